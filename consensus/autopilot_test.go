@@ -8,7 +8,9 @@ import (
 
 func TestPlan(t *testing.T) {
 	cfg := AutopilotConfig{DeadServerGrace: 30 * time.Second}
-	live := func(id string, voter bool) Peer { return Peer{ID: id, Address: id + ":7947", Voter: voter, Alive: true} }
+	live := func(id string, voter bool) Peer {
+		return Peer{ID: id, Address: id + ":7947", Voter: voter, Alive: true}
+	}
 	dead := func(id string, voter bool, for_ time.Duration) Peer {
 		return Peer{ID: id, Address: id + ":7947", Voter: voter, DeadFor: for_}
 	}
@@ -57,9 +59,9 @@ func TestPlan(t *testing.T) {
 			want:  nil,
 		},
 		{
-			name: "one dead voter of 3 with nobody to promote: removed after grace, quorum kept",
+			name:  "one dead voter of 3 with nobody to promote: removed after grace, quorum kept",
 			peers: []Peer{leader(live("n1", true)), live("n2", true), dead("n3", true, time.Minute)},
-			want: []string{"remove n3"},
+			want:  []string{"remove n3"},
 		},
 		{
 			name:  "7 live servers want 5 voters",
