@@ -1583,6 +1583,87 @@ func (x *RaftStatusResponse) GetState() string {
 	return ""
 }
 
+type ReadIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexRequest) Reset() {
+	*x = ReadIndexRequest{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexRequest) ProtoMessage() {}
+
+func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
+func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{21}
+}
+
+type ReadIndexResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision covers every write acknowledged before the request.
+	Revision      uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexResponse) Reset() {
+	*x = ReadIndexResponse{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexResponse) ProtoMessage() {}
+
+func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
+func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReadIndexResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type VersionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1591,7 +1672,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[21]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1684,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[21]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1697,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{21}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{23}
 }
 
 type VersionResponse struct {
@@ -1629,7 +1710,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[22]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1722,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[22]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1735,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{22}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -1813,11 +1894,14 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"last_index\x18\x05 \x01(\x04R\tlastIndex\x12.\n" +
 	"\aservers\x18\x06 \x03(\v2\x14.shoal.v1.RaftServerR\aservers\x12\x12\n" +
 	"\x04node\x18\a \x01(\tR\x04node\x12\x14\n" +
-	"\x05state\x18\b \x01(\tR\x05state\"\x10\n" +
+	"\x05state\x18\b \x01(\tR\x05state\"\x12\n" +
+	"\x10ReadIndexRequest\"/\n" +
+	"\x11ReadIndexResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\"\x10\n" +
 	"\x0eVersionRequest\"?\n" +
 	"\x0fVersionResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
-	"\x04node\x18\x02 \x01(\tR\x04node2\xa8\x03\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node2\xee\x03\n" +
 	"\x05Shoal\x122\n" +
 	"\x03Txn\x12\x14.shoal.v1.TxnRequest\x1a\x15.shoal.v1.TxnResponse\x122\n" +
 	"\x03Get\x12\x14.shoal.v1.GetRequest\x1a\x15.shoal.v1.GetResponse\x125\n" +
@@ -1826,7 +1910,8 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\aMembers\x12\x18.shoal.v1.MembersRequest\x1a\x19.shoal.v1.MembersResponse\x12G\n" +
 	"\n" +
 	"RaftStatus\x12\x1b.shoal.v1.RaftStatusRequest\x1a\x1c.shoal.v1.RaftStatusResponse\x12>\n" +
-	"\aVersion\x12\x18.shoal.v1.VersionRequest\x1a\x19.shoal.v1.VersionResponseB*Z(github.com/shoal-dev/shoal/proto/shoalpbb\x06proto3"
+	"\aVersion\x12\x18.shoal.v1.VersionRequest\x1a\x19.shoal.v1.VersionResponse\x12D\n" +
+	"\tReadIndex\x12\x1a.shoal.v1.ReadIndexRequest\x1a\x1b.shoal.v1.ReadIndexResponseB*Z(github.com/shoal-dev/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoal_v1_shoal_proto_rawDescOnce sync.Once
@@ -1841,7 +1926,7 @@ func file_shoal_v1_shoal_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shoal_v1_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_shoal_v1_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_shoal_v1_shoal_proto_goTypes = []any{
 	(Op_Type)(0),               // 0: shoal.v1.Op.Type
 	(WatchEvent_Type)(0),       // 1: shoal.v1.WatchEvent.Type
@@ -1866,15 +1951,17 @@ var file_shoal_v1_shoal_proto_goTypes = []any{
 	(*RaftServer)(nil),         // 20: shoal.v1.RaftServer
 	(*RaftStatusRequest)(nil),  // 21: shoal.v1.RaftStatusRequest
 	(*RaftStatusResponse)(nil), // 22: shoal.v1.RaftStatusResponse
-	(*VersionRequest)(nil),     // 23: shoal.v1.VersionRequest
-	(*VersionResponse)(nil),    // 24: shoal.v1.VersionResponse
-	nil,                        // 25: shoal.v1.Object.LabelsEntry
-	nil,                        // 26: shoal.v1.Object.AnnotationsEntry
-	nil,                        // 27: shoal.v1.NodeMeta.LabelsEntry
+	(*ReadIndexRequest)(nil),   // 23: shoal.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),  // 24: shoal.v1.ReadIndexResponse
+	(*VersionRequest)(nil),     // 25: shoal.v1.VersionRequest
+	(*VersionResponse)(nil),    // 26: shoal.v1.VersionResponse
+	nil,                        // 27: shoal.v1.Object.LabelsEntry
+	nil,                        // 28: shoal.v1.Object.AnnotationsEntry
+	nil,                        // 29: shoal.v1.NodeMeta.LabelsEntry
 }
 var file_shoal_v1_shoal_proto_depIdxs = []int32{
-	25, // 0: shoal.v1.Object.labels:type_name -> shoal.v1.Object.LabelsEntry
-	26, // 1: shoal.v1.Object.annotations:type_name -> shoal.v1.Object.AnnotationsEntry
+	27, // 0: shoal.v1.Object.labels:type_name -> shoal.v1.Object.LabelsEntry
+	28, // 1: shoal.v1.Object.annotations:type_name -> shoal.v1.Object.AnnotationsEntry
 	3,  // 2: shoal.v1.Object.owner_references:type_name -> shoal.v1.OwnerReference
 	0,  // 3: shoal.v1.Op.type:type_name -> shoal.v1.Op.Type
 	2,  // 4: shoal.v1.Op.object:type_name -> shoal.v1.Object
@@ -1888,7 +1975,7 @@ var file_shoal_v1_shoal_proto_depIdxs = []int32{
 	2,  // 12: shoal.v1.ListResponse.objects:type_name -> shoal.v1.Object
 	1,  // 13: shoal.v1.WatchEvent.type:type_name -> shoal.v1.WatchEvent.Type
 	2,  // 14: shoal.v1.WatchEvent.object:type_name -> shoal.v1.Object
-	27, // 15: shoal.v1.NodeMeta.labels:type_name -> shoal.v1.NodeMeta.LabelsEntry
+	29, // 15: shoal.v1.NodeMeta.labels:type_name -> shoal.v1.NodeMeta.LabelsEntry
 	16, // 16: shoal.v1.Member.meta:type_name -> shoal.v1.NodeMeta
 	17, // 17: shoal.v1.MembersResponse.members:type_name -> shoal.v1.Member
 	20, // 18: shoal.v1.RaftStatusResponse.servers:type_name -> shoal.v1.RaftServer
@@ -1898,16 +1985,18 @@ var file_shoal_v1_shoal_proto_depIdxs = []int32{
 	14, // 22: shoal.v1.Shoal.Watch:input_type -> shoal.v1.WatchRequest
 	18, // 23: shoal.v1.Shoal.Members:input_type -> shoal.v1.MembersRequest
 	21, // 24: shoal.v1.Shoal.RaftStatus:input_type -> shoal.v1.RaftStatusRequest
-	23, // 25: shoal.v1.Shoal.Version:input_type -> shoal.v1.VersionRequest
-	9,  // 26: shoal.v1.Shoal.Txn:output_type -> shoal.v1.TxnResponse
-	11, // 27: shoal.v1.Shoal.Get:output_type -> shoal.v1.GetResponse
-	13, // 28: shoal.v1.Shoal.List:output_type -> shoal.v1.ListResponse
-	15, // 29: shoal.v1.Shoal.Watch:output_type -> shoal.v1.WatchEvent
-	19, // 30: shoal.v1.Shoal.Members:output_type -> shoal.v1.MembersResponse
-	22, // 31: shoal.v1.Shoal.RaftStatus:output_type -> shoal.v1.RaftStatusResponse
-	24, // 32: shoal.v1.Shoal.Version:output_type -> shoal.v1.VersionResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
+	25, // 25: shoal.v1.Shoal.Version:input_type -> shoal.v1.VersionRequest
+	23, // 26: shoal.v1.Shoal.ReadIndex:input_type -> shoal.v1.ReadIndexRequest
+	9,  // 27: shoal.v1.Shoal.Txn:output_type -> shoal.v1.TxnResponse
+	11, // 28: shoal.v1.Shoal.Get:output_type -> shoal.v1.GetResponse
+	13, // 29: shoal.v1.Shoal.List:output_type -> shoal.v1.ListResponse
+	15, // 30: shoal.v1.Shoal.Watch:output_type -> shoal.v1.WatchEvent
+	19, // 31: shoal.v1.Shoal.Members:output_type -> shoal.v1.MembersResponse
+	22, // 32: shoal.v1.Shoal.RaftStatus:output_type -> shoal.v1.RaftStatusResponse
+	26, // 33: shoal.v1.Shoal.Version:output_type -> shoal.v1.VersionResponse
+	24, // 34: shoal.v1.Shoal.ReadIndex:output_type -> shoal.v1.ReadIndexResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1924,7 +2013,7 @@ func file_shoal_v1_shoal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_shoal_proto_rawDesc), len(file_shoal_v1_shoal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

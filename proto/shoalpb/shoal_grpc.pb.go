@@ -29,6 +29,7 @@ const (
 	Shoal_Members_FullMethodName    = "/shoal.v1.Shoal/Members"
 	Shoal_RaftStatus_FullMethodName = "/shoal.v1.Shoal/RaftStatus"
 	Shoal_Version_FullMethodName    = "/shoal.v1.Shoal/Version"
+	Shoal_ReadIndex_FullMethodName  = "/shoal.v1.Shoal/ReadIndex"
 )
 
 // ShoalClient is the client API for Shoal service.
@@ -45,6 +46,9 @@ type ShoalClient interface {
 	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
 	RaftStatus(ctx context.Context, in *RaftStatusRequest, opts ...grpc.CallOption) (*RaftStatusResponse, error)
 	Version(ctx context.Context, in *VersionRequest, opts ...grpc.CallOption) (*VersionResponse, error)
+	// ReadIndex is served by the leader: a replica that has applied the
+	// returned revision can answer a linearizable read locally.
+	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
 }
 
 type shoalClient struct {
@@ -134,6 +138,16 @@ func (c *shoalClient) Version(ctx context.Context, in *VersionRequest, opts ...g
 	return out, nil
 }
 
+func (c *shoalClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadIndexResponse)
+	err := c.cc.Invoke(ctx, Shoal_ReadIndex_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShoalServer is the server API for Shoal service.
 // All implementations must embed UnimplementedShoalServer
 // for forward compatibility.
@@ -148,6 +162,9 @@ type ShoalServer interface {
 	Members(context.Context, *MembersRequest) (*MembersResponse, error)
 	RaftStatus(context.Context, *RaftStatusRequest) (*RaftStatusResponse, error)
 	Version(context.Context, *VersionRequest) (*VersionResponse, error)
+	// ReadIndex is served by the leader: a replica that has applied the
+	// returned revision can answer a linearizable read locally.
+	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
 	mustEmbedUnimplementedShoalServer()
 }
 
@@ -178,6 +195,9 @@ func (UnimplementedShoalServer) RaftStatus(context.Context, *RaftStatusRequest) 
 }
 func (UnimplementedShoalServer) Version(context.Context, *VersionRequest) (*VersionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Version not implemented")
+}
+func (UnimplementedShoalServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
 }
 func (UnimplementedShoalServer) mustEmbedUnimplementedShoalServer() {}
 func (UnimplementedShoalServer) testEmbeddedByValue()               {}
@@ -319,6 +339,24 @@ func _Shoal_Version_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shoal_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadIndexRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShoalServer).ReadIndex(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shoal_ReadIndex_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShoalServer).ReadIndex(ctx, req.(*ReadIndexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Shoal_ServiceDesc is the grpc.ServiceDesc for Shoal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -349,6 +387,10 @@ var Shoal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Version",
 			Handler:    _Shoal_Version_Handler,
+		},
+		{
+			MethodName: "ReadIndex",
+			Handler:    _Shoal_ReadIndex_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

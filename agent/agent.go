@@ -1,0 +1,329 @@
+// Package agent composes one Shoal agent: the gossip mesh, the Raft node
+// with its replica, the gRPC API, the health and metrics endpoint, cluster
+// birth (--bootstrap-expect) and the autopilot that keeps the voters
+// healthy. Later capabilities (kubelet duties, controllers, DNS, proxy)
+// slot in here as further loops over the replica.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+
+	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/gossip"
+	pb "github.com/shoal-dev/shoal/proto/shoalpb"
+	"github.com/shoal-dev/shoal/version"
+)
+
+// Default ports on the bound IP.
+const (
+	DefaultGossipPort = 7946
+	DefaultRaftPort   = 7947
+	DefaultGRPCPort   = 7948
+	DefaultHTTPPort   = 7949
+)
+
+// Config configures an agent. cmd/shoal fills it from flags and the
+// config file; nothing below reads flags or the environment.
+type Config struct {
+	Name    string
+	DataDir string
+	// BindAddr is the one IP every listener of this agent binds.
+	BindAddr string
+	Join     []string
+	// BootstrapExpect, when non-zero, makes the agent wait for that many
+	// agents to see each other before Raft is born.
+	BootstrapExpect int
+	// Voters is the number of Raft voters to keep; 0 means 3, or 5 from 7
+	// live agents up.
+	Voters          int
+	DeadServerGrace time.Duration
+
+	GossipPort, RaftPort, GRPCPort, HTTPPort int
+
+	Labels      map[string]string
+	CPUMillis   int64
+	MemoryBytes int64
+	PodCIDR     string
+	// EncryptKey encrypts gossip when set (16, 24 or 32 bytes).
+	EncryptKey []byte
+
+	// Raft tuning; zero takes consensus.DefaultConfig.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotInterval  time.Duration
+
+	Logger    *slog.Logger
+	LogOutput io.Writer // raw log lines of raft; nil discards
+}
+
+// DefaultConfig returns an agent config with the default ports.
+func DefaultConfig() Config {
+	return Config{
+		BindAddr:        "127.0.0.1",
+		GossipPort:      DefaultGossipPort,
+		RaftPort:        DefaultRaftPort,
+		GRPCPort:        DefaultGRPCPort,
+		HTTPPort:        DefaultHTTPPort,
+		DeadServerGrace: 30 * time.Second,
+	}
+}
+
+// Validate reports the first problem with the config.
+func (c Config) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("agent: --name is required")
+	case c.DataDir == "":
+		return errors.New("agent: --data-dir is required")
+	case net.ParseIP(c.BindAddr) == nil:
+		return fmt.Errorf("agent: --bind %q is not an IP address", c.BindAddr)
+	case c.BootstrapExpect < 0:
+		return fmt.Errorf("agent: --bootstrap-expect %d is negative", c.BootstrapExpect)
+	case c.Voters < 0 || (c.Voters > 0 && c.Voters%2 == 0):
+		return fmt.Errorf("agent: --voters %d must be an odd positive number (or 0 for automatic)", c.Voters)
+	case c.DeadServerGrace < 0:
+		return errors.New("agent: --dead-server-grace is negative")
+	}
+	for name, p := range map[string]int{"gossip": c.GossipPort, "raft": c.RaftPort, "grpc": c.GRPCPort, "http": c.HTTPPort} {
+		if p <= 0 || p > 65535 {
+			return fmt.Errorf("agent: %s port %d out of range", name, p)
+		}
+	}
+	if strings.ContainsAny(c.Name, "/ \t\n") {
+		return fmt.Errorf("agent: --name %q must not contain slashes or spaces", c.Name)
+	}
+	return nil
+}
+
+func (c Config) addr(port int) string { return net.JoinHostPort(c.BindAddr, strconv.Itoa(port)) }
+
+// Agent is one running Shoal agent.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	nodeID string
+	reg    *prometheus.Registry
+
+	mesh *gossip.Mesh
+	node *consensus.Node
+	api  *apiserver.Server
+	grpc *grpc.Server
+	http *http.Server
+
+	metaMu sync.Mutex
+	meta   *pb.NodeMeta
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New opens the data dir and starts every listener. Run keeps it going.
+func New(cfg Config) (a *Agent, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	a = &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), reg: prometheus.NewRegistry(), stop: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.nodeID, err = loadNodeID(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	a.node, err = consensus.New(consensus.Config{
+		ID:                cfg.Name,
+		Addr:              cfg.addr(cfg.RaftPort),
+		DataDir:           cfg.DataDir,
+		SnapshotThreshold: cfg.SnapshotThreshold,
+		TrailingLogs:      cfg.TrailingLogs,
+		SnapshotInterval:  cfg.SnapshotInterval,
+		Logger:            a.log.With("component", "raft"),
+		LogOutput:         cfg.LogOutput,
+		Registerer:        a.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	a.meta = &pb.NodeMeta{
+		NodeId:           a.nodeID,
+		GrpcAddress:      cfg.addr(cfg.GRPCPort),
+		RaftAddress:      cfg.addr(cfg.RaftPort),
+		HttpAddress:      cfg.addr(cfg.HTTPPort),
+		Version:          version.Version,
+		CpuMillis:        cfg.CPUMillis,
+		MemoryBytes:      cfg.MemoryBytes,
+		Labels:           cfg.Labels,
+		BootstrapExpect:  int32(cfg.BootstrapExpect),
+		RaftBootstrapped: a.node.HasState(),
+		PodCidr:          cfg.PodCIDR,
+	}
+	gcfg := gossip.DefaultConfig()
+	gcfg.Name = cfg.Name
+	gcfg.BindAddr = cfg.BindAddr
+	gcfg.BindPort = cfg.GossipPort
+	gcfg.Meta = a.meta
+	gcfg.SecretKey = cfg.EncryptKey
+	gcfg.Logger = a.log.With("component", "gossip")
+	if a.mesh, err = gossip.New(gcfg); err != nil {
+		return nil, err
+	}
+	a.registerGossipMetrics()
+
+	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, Logger: a.log.With("component", "api")})
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", cfg.addr(cfg.GRPCPort))
+	if err != nil {
+		return nil, fmt.Errorf("grpc listener: %w", err)
+	}
+	a.grpc = grpc.NewServer()
+	a.api.Register(a.grpc)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.grpc.Serve(lis); err != nil {
+			a.log.Error("grpc server stopped", "err", err)
+		}
+	}()
+
+	hl, err := net.Listen("tcp", cfg.addr(cfg.HTTPPort))
+	if err != nil {
+		return nil, fmt.Errorf("http listener: %w", err)
+	}
+	a.http = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("http server stopped", "err", err)
+		}
+	}()
+
+	a.log.Info("agent started", "bind", cfg.BindAddr, "grpc", a.meta.GrpcAddress, "raft", a.meta.RaftAddress,
+		"version", version.Version, "has_raft_state", a.meta.RaftBootstrapped)
+	return a, nil
+}
+
+// Run joins the cluster and runs the agent's loops until ctx ends, then
+// shuts the agent down.
+func (a *Agent) Run(ctx context.Context) error {
+	loops := []func(context.Context){a.joinLoop, a.bootstrapLoop, a.autopilotLoop, a.leaderLoop}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, loop := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
+	<-ctx.Done()
+	cancel()
+	wg.Wait()
+	a.Shutdown()
+	return nil
+}
+
+// Shutdown leaves the gossip mesh and stops every listener. The Raft
+// configuration keeps this node: a restart from the same data dir rejoins.
+func (a *Agent) Shutdown() {
+	a.log.Info("agent stopping")
+	if a.mesh != nil {
+		if err := a.mesh.Leave(2 * time.Second); err != nil {
+			a.log.Warn("gossip leave", "err", err)
+		}
+	}
+	a.close()
+}
+
+func (a *Agent) close() {
+	select {
+	case <-a.stop:
+		return
+	default:
+		close(a.stop)
+	}
+	if a.grpc != nil {
+		stopped := make(chan struct{})
+		go func() { a.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(2 * time.Second):
+			a.grpc.Stop()
+		}
+	}
+	if a.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.http.Shutdown(ctx)
+		cancel()
+	}
+	if a.api != nil {
+		a.api.Close()
+	}
+	if a.mesh != nil {
+		_ = a.mesh.Shutdown()
+	}
+	if a.node != nil {
+		if err := a.node.Shutdown(); err != nil {
+			a.log.Warn("raft shutdown", "err", err)
+		}
+	}
+	a.wg.Wait()
+}
+
+// Node is the agent's Raft node (tests, in-process tools).
+func (a *Agent) Node() *consensus.Node { return a.node }
+
+// Mesh is the agent's gossip mesh.
+func (a *Agent) Mesh() *gossip.Mesh { return a.mesh }
+
+// loadNodeID reads the node's stable id from the data dir, creating it on
+// first start.
+func loadNodeID(dir string) (string, error) {
+	p := filepath.Join(dir, "node-id")
+	b, err := os.ReadFile(p)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if _, perr := uuid.Parse(id); perr != nil {
+			return "", fmt.Errorf("node id in %s: %w", p, perr)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	id := uuid.NewString()
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	return id, nil
+}
