@@ -16,7 +16,6 @@ all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/shoal
-	$(GO) build -o bin/shoal-testapp ./cmd/shoal-testapp
 
 # make test: unit tests, in-process clusters and the e2e suite, all with -race.
 test:

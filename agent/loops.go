@@ -35,21 +35,31 @@ func (a *Agent) every(ctx context.Context, d time.Duration, onMeshChange bool, f
 	}
 }
 
-// joinLoop joins the --join addresses and keeps trying while this agent
-// sees nobody else, so agents may start in any order and a restarted agent
+// joinLoop joins the --join addresses and the peers this agent last saw
+// (kept in the data dir), and keeps trying while it sees nobody else, so
+// agents may start in any order and a restarted agent, the seed included,
 // finds its cluster again.
 func (a *Agent) joinLoop(ctx context.Context) {
-	if len(a.cfg.Join) == 0 {
-		return
-	}
-	backoff := 500 * time.Millisecond
+	self := a.mesh.Local().Address()
+	var saved []string
 	a.every(ctx, 2*time.Second, false, func(context.Context) bool {
-		if len(a.mesh.Alive()) > 1 {
+		alive := a.mesh.Alive()
+		if len(alive) > 1 {
+			saved = a.savePeers(alive, saved)
 			return false
 		}
-		n, err := a.mesh.Join(a.cfg.Join)
-		if err != nil && n == 0 {
-			a.log.Debug("join failed, will retry", "join", strings.Join(a.cfg.Join, ","), "err", err, "backoff", backoff)
+		var targets []string
+		for _, t := range append(slices.Clone(a.cfg.Join), loadPeers(a.cfg.DataDir)...) {
+			if t != self && t != a.cfg.BindAddr && !slices.Contains(targets, t) {
+				targets = append(targets, t)
+			}
+		}
+		if len(targets) == 0 {
+			return false
+		}
+		n, err := a.mesh.Join(targets)
+		if n == 0 {
+			a.log.Debug("join failed, will retry", "targets", strings.Join(targets, ","), "err", err)
 			return false
 		}
 		a.log.Info("joined gossip mesh", "contacted", n)

@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+
+	"github.com/shoal-dev/shoal/agent"
+)
+
+type agentFlags struct {
+	cfg       agent.Config
+	config    string
+	join      []string
+	labels    []string
+	cpu       string
+	memory    string
+	encrypt   string
+	logLevel  string
+	logFormat string
+}
+
+func newAgentCmd(g *globals) *cobra.Command {
+	f := &agentFlags{cfg: agent.DefaultConfig()}
+	host, _ := os.Hostname()
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a Shoal agent (one per machine)",
+		Long: `Run a Shoal agent. Every machine runs the same agent: it joins the gossip mesh,
+holds a replica of the Raft log of desired state, and serves the API.
+
+Every flag may also be set in a YAML config file (--config) with the flag's
+name as key; flags on the command line win.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfigFile(cmd.Flags(), f.config); err != nil {
+				return err
+			}
+			cfg, err := f.build()
+			if err != nil {
+				return err
+			}
+			return runAgent(cmd.Context(), cfg, f.logLevel, f.logFormat, g)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "YAML file of flag settings (flag name: value)")
+	fl.StringVar(&f.cfg.Name, "name", host, "node name, unique in the cluster")
+	fl.StringVar(&f.cfg.DataDir, "data-dir", "/var/lib/shoal", "directory for the Raft log, snapshots and node id")
+	fl.StringVar(&f.cfg.BindAddr, "bind", f.cfg.BindAddr, "the one IP address every listener of this agent binds")
+	fl.StringSliceVar(&f.join, "join", nil, "addresses of agents to join (ip or ip:port of their gossip port), comma-separated")
+	fl.IntVar(&f.cfg.BootstrapExpect, "bootstrap-expect", 0, "wait for this many agents to see each other, then start the Raft group")
+	fl.IntVar(&f.cfg.Voters, "voters", 0, "Raft voters to keep (odd); 0 means 3, or 5 from 7 agents up")
+	fl.DurationVar(&f.cfg.DeadServerGrace, "dead-server-grace", f.cfg.DeadServerGrace, "how long a dead agent stays in the Raft configuration before the autopilot removes it")
+	fl.StringSliceVar(&f.labels, "labels", nil, "node labels, k=v,...")
+	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to advertise (e.g. 2 or 1500m); default: the machine's")
+	fl.StringVar(&f.memory, "memory", "", "memory capacity to advertise (e.g. 4Gi); default: the machine's")
+	fl.StringVar(&f.cfg.PodCIDR, "pod-cidr", "", "this node's pod CIDR")
+	fl.StringVar(&f.encrypt, "encrypt", "", "gossip encryption key, base64 of 16, 24 or 32 bytes")
+	fl.IntVar(&f.cfg.GossipPort, "gossip-port", f.cfg.GossipPort, "gossip port (TCP and UDP)")
+	fl.IntVar(&f.cfg.RaftPort, "raft-port", f.cfg.RaftPort, "Raft port")
+	fl.IntVar(&f.cfg.GRPCPort, "grpc-port", f.cfg.GRPCPort, "gRPC API port")
+	fl.IntVar(&f.cfg.HTTPPort, "http-port", f.cfg.HTTPPort, "health and metrics HTTP port")
+	fl.Uint64Var(&f.cfg.SnapshotThreshold, "snapshot-threshold", 0, "log entries between Raft snapshots (0: default 8192)")
+	fl.Uint64Var(&f.cfg.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot (0: default 10240)")
+	fl.DurationVar(&f.cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether a snapshot is due (0: default 30s)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func (f *agentFlags) build() (agent.Config, error) {
+	cfg := f.cfg
+	for _, j := range f.join {
+		if j = strings.TrimSpace(j); j != "" {
+			cfg.Join = append(cfg.Join, j)
+		}
+	}
+	if len(f.labels) > 0 {
+		cfg.Labels = map[string]string{}
+		for _, kv := range f.labels {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return cfg, fmt.Errorf("--labels: %q is not key=value", kv)
+			}
+			cfg.Labels[k] = v
+		}
+	}
+	cpu, mem := int64(runtime.NumCPU())*1000, memTotal()
+	if f.cpu != "" {
+		q, err := resource.ParseQuantity(f.cpu)
+		if err != nil || q.Sign() <= 0 {
+			return cfg, fmt.Errorf("--cpu %q: not a positive CPU quantity", f.cpu)
+		}
+		cpu = q.MilliValue()
+	}
+	if f.memory != "" {
+		q, err := resource.ParseQuantity(f.memory)
+		if err != nil || q.Sign() <= 0 {
+			return cfg, fmt.Errorf("--memory %q: not a positive memory quantity", f.memory)
+		}
+		mem = q.Value()
+	}
+	cfg.CPUMillis, cfg.MemoryBytes = cpu, mem
+	if f.encrypt != "" {
+		key, err := base64.StdEncoding.DecodeString(f.encrypt)
+		if err != nil {
+			return cfg, fmt.Errorf("--encrypt: not base64: %w", err)
+		}
+		if n := len(key); n != 16 && n != 24 && n != 32 {
+			return cfg, fmt.Errorf("--encrypt: key is %d bytes, want 16, 24 or 32", n)
+		}
+		cfg.EncryptKey = key
+	}
+	return cfg, cfg.Validate()
+}
+
+// memTotal reads the machine's memory from /proc/meminfo (0 if unknown).
+func memTotal() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// applyConfigFile sets every flag named in the YAML file that the command
+// line did not set.
+func applyConfigFile(fl *pflag.FlagSet, path string) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var settings map[string]any
+	if err := yaml.UnmarshalStrict(b, &settings); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		flag := fl.Lookup(k)
+		if flag == nil || k == "config" {
+			return fmt.Errorf("--config %s: %s: unknown setting", path, k)
+		}
+		if flag.Changed {
+			continue
+		}
+		var val string
+		switch v := settings[k].(type) {
+		case []any:
+			parts := make([]string, len(v))
+			for i, p := range v {
+				parts[i] = fmt.Sprint(p)
+			}
+			val = strings.Join(parts, ",")
+		case map[string]any:
+			parts := make([]string, 0, len(v))
+			for mk, mv := range v {
+				parts = append(parts, mk+"="+fmt.Sprint(mv))
+			}
+			sort.Strings(parts)
+			val = strings.Join(parts, ",")
+		case float64:
+			val = strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			val = fmt.Sprint(v)
+		}
+		if err := fl.Set(k, val); err != nil {
+			return fmt.Errorf("--config %s: %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+func runAgent(ctx context.Context, cfg agent.Config, level, format string, g *globals) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(g.stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(g.stderr, opts)
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	cfg.Logger = slog.New(h)
+	cfg.LogOutput = g.stderr
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return a.Run(ctx)
+}

@@ -1,0 +1,277 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoal-dev/shoal/client"
+	"github.com/shoal-dev/shoal/object"
+	pb "github.com/shoal-dev/shoal/proto/shoalpb"
+)
+
+// readFlags choose how fresh a read must be.
+type readFlags struct {
+	consistency string
+	minRevision uint64
+}
+
+func (r *readFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&r.consistency, "consistency", "linearizable",
+		"linearizable (see every acknowledged write) or local (the answering agent's replica as it is)")
+	cmd.Flags().Uint64Var(&r.minRevision, "min-revision", 0, "wait until the answering agent has applied this revision")
+}
+
+func (r *readFlags) options() (*pb.ReadOptions, error) {
+	switch r.consistency {
+	case "linearizable":
+		return &pb.ReadOptions{Linearizable: true, MinRevision: r.minRevision}, nil
+	case "local":
+		return &pb.ReadOptions{MinRevision: r.minRevision}, nil
+	}
+	return nil, fmt.Errorf("--consistency %q: want linearizable or local", r.consistency)
+}
+
+func newGetCmd(g *globals) *cobra.Command {
+	var (
+		namespace     string
+		allNamespaces bool
+		selector      string
+		output        string
+		read          readFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "get KIND [NAME...] | KIND/NAME...",
+		Short: "List objects or show some by name",
+		Long: `List objects of a kind, or show some by name.
+
+Output: a table by default; -o wide adds columns; -o json prints the
+Kubernetes JSON of the object, or for a list {"apiVersion":"v1","kind":"List",
+"items":[...]}; -o yaml likewise in YAML; -o name prints kind/name.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(output, "", "wide", "json", "yaml", "name"); err != nil {
+				return err
+			}
+			refs, err := parseRefs(args, false)
+			if err != nil {
+				return err
+			}
+			ro, err := read.options()
+			if err != nil {
+				return err
+			}
+			if allNamespaces && namespace != "" {
+				return fmt.Errorf("give either -n or -A, not both")
+			}
+			c, ctx, done, err := g.dial(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			var objs []*pb.Object
+			single := false
+			if refs[0].name == "" {
+				k := refs[0].kind
+				ns := ""
+				if k.Namespaced && !allNamespaces {
+					ns = namespaceOr(namespace)
+				}
+				resp, err := c.List(ctx, &pb.ListRequest{Kind: k.Name, Namespace: ns, LabelSelector: selector, Read: ro})
+				if err != nil {
+					return c.Explain(err)
+				}
+				objs = resp.GetObjects()
+				if len(objs) == 0 && output == "" {
+					where := ""
+					if ns != "" {
+						where = " in " + ns + " namespace"
+					}
+					fmt.Fprintf(g.stderr, "No resources found%s.\n", where)
+					return nil
+				}
+			} else {
+				if selector != "" {
+					return fmt.Errorf("-l cannot be used with names")
+				}
+				single = len(refs) == 1
+				for _, r := range refs {
+					o, err := getOne(ctx, c, r, namespace, ro)
+					if err != nil {
+						return c.Explain(err)
+					}
+					objs = append(objs, o)
+				}
+			}
+			return printObjects(g.stdout, objs, output, single || output == "" || output == "wide" || output == "name", allNamespaces)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&namespace, "namespace", "n", "", "namespace (default \"default\")")
+	fl.BoolVarP(&allNamespaces, "all-namespaces", "A", false, "list across all namespaces")
+	fl.StringVarP(&selector, "selector", "l", "", "label selector (app=web,tier!=db,env in (a,b))")
+	fl.StringVarP(&output, "output", "o", "", "wide, json, yaml or name")
+	read.add(cmd)
+	return cmd
+}
+
+func getOne(ctx context.Context, c *client.Conn, r ref, namespace string, ro *pb.ReadOptions) (*pb.Object, error) {
+	ns := ""
+	if r.kind.Namespaced {
+		ns = namespaceOr(namespace)
+	}
+	resp, err := c.Get(ctx, &pb.GetRequest{Kind: r.kind.Name, Namespace: ns, Name: r.name, Read: ro})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetObject(), nil
+}
+
+func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
+
+// printObjects writes objects in the chosen format. single makes json and
+// yaml print the lone object rather than a List.
+func printObjects(w io.Writer, objs []*pb.Object, output string, single, allNamespaces bool) error {
+	switch output {
+	case "json":
+		var b []byte
+		var err error
+		if single && len(objs) == 1 {
+			b, err = object.ToJSON(objs[0])
+		} else {
+			b, err = object.ListJSON(objs)
+		}
+		if err != nil {
+			return err
+		}
+		var pretty strings.Builder
+		if err := indentJSON(&pretty, b); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, pretty.String())
+		return err
+	case "yaml":
+		for i, o := range objs {
+			b, err := object.ToYAML(o)
+			if err != nil {
+				return err
+			}
+			if i > 0 || !single {
+				fmt.Fprintln(w, "---")
+			}
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "name":
+		for _, o := range objs {
+			fmt.Fprintln(w, objectName(o))
+		}
+		return nil
+	}
+	return printTable(w, objs, output == "wide", allNamespaces)
+}
+
+func indentJSON(w *strings.Builder, b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(v, "", "    ")
+	if err != nil {
+		return err
+	}
+	w.Write(out)
+	return nil
+}
+
+// columns of a kind's table: headers and a row function.
+type columns struct {
+	headers []string
+	row     func(o *pb.Object, now time.Time) []string
+}
+
+// tables holds the table layout of each kind; a new kind adds an entry.
+var tables = map[string]columns{
+	"Namespace": {
+		headers: []string{"NAME", "STATUS", "AGE"},
+		row: func(o *pb.Object, now time.Time) []string {
+			return []string{o.GetName(), "Active", object.Age(o.GetCreateTimeUnixNano(), now)}
+		},
+	},
+	"ConfigMap": {
+		headers: []string{"NAME", "DATA", "AGE"},
+		row: func(o *pb.Object, now time.Time) []string {
+			var spec struct {
+				Data       map[string]any `json:"data"`
+				BinaryData map[string]any `json:"binaryData"`
+			}
+			_ = json.Unmarshal(o.GetSpec(), &spec)
+			return []string{o.GetName(), fmt.Sprint(len(spec.Data) + len(spec.BinaryData)), object.Age(o.GetCreateTimeUnixNano(), now)}
+		},
+	},
+}
+
+func printTable(w io.Writer, objs []*pb.Object, wide, allNamespaces bool) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
+	now := time.Now()
+	lastKind := ""
+	for _, o := range objs {
+		cols, ok := tables[o.GetKind()]
+		if !ok {
+			cols = columns{headers: []string{"NAME", "AGE"}, row: func(o *pb.Object, now time.Time) []string {
+				return []string{o.GetName(), object.Age(o.GetCreateTimeUnixNano(), now)}
+			}}
+		}
+		k, _ := object.KindFor(o.GetKind())
+		showNS := allNamespaces && k.Namespaced
+		if o.GetKind() != lastKind {
+			if lastKind != "" {
+				fmt.Fprintln(tw)
+			}
+			h := cols.headers
+			if showNS {
+				h = append([]string{"NAMESPACE"}, h...)
+			}
+			if wide {
+				h = append(h, "REVISION", "LABELS")
+			}
+			fmt.Fprintln(tw, strings.Join(h, "\t"))
+			lastKind = o.GetKind()
+		}
+		row := cols.row(o, now)
+		if showNS {
+			row = append([]string{o.GetNamespace()}, row...)
+		}
+		if wide {
+			row = append(row, fmt.Sprint(o.GetResourceVersion()), labelString(o.GetLabels()))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
+
+func labelString(l map[string]string) string {
+	if len(l) == 0 {
+		return "<none>"
+	}
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + l[k]
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,8 @@
+// Package object holds the helpers every Shoal package shares about stored
+// objects: the registry of kinds Shoal serves, object keys, rendering an
+// Object as Kubernetes JSON or YAML, label selectors and kubectl-style ages.
+//
+// It is a leaf package: it imports only the generated API (proto/shoalpb) and
+// Kubernetes' apimachinery helpers, never another Shoal package, and it does
+// no IO. Decoding user manifests lives in the manifest subpackage.
+package object

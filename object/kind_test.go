@@ -1,0 +1,112 @@
+package object
+
+import (
+	"testing"
+
+	"github.com/shoal-dev/shoal/proto/shoalpb"
+)
+
+func TestLookup(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		want   string
+		wantOK bool
+	}{
+		{"short configmap", "cm", "ConfigMap", true},
+		{"singular", "configmap", "ConfigMap", true},
+		{"plural", "configmaps", "ConfigMap", true},
+		{"kind name", "ConfigMap", "ConfigMap", true},
+		{"upper case", "CONFIGMAPS", "ConfigMap", true},
+		{"short namespace", "ns", "Namespace", true},
+		{"namespace singular", "namespace", "Namespace", true},
+		{"namespace plural", "namespaces", "Namespace", true},
+		{"namespace kind", "Namespace", "Namespace", true},
+		{"unknown", "frobnicator", "", false},
+		{"empty", "", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, ok := Lookup(tt.in)
+			if ok != tt.wantOK || k.Name != tt.want {
+				t.Fatalf("Lookup(%q) = %q, %v; want %q, %v", tt.in, k.Name, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
+func TestKindFor(t *testing.T) {
+	tests := []struct {
+		name       string
+		in         string
+		wantOK     bool
+		apiVersion string
+		namespaced bool
+	}{
+		{"configmap", "ConfigMap", true, "v1", true},
+		{"namespace", "Namespace", true, "v1", false},
+		{"lower case is not a kind name", "configmap", false, "", false},
+		{"short name is not a kind name", "cm", false, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, ok := KindFor(tt.in)
+			if ok != tt.wantOK || k.APIVersion != tt.apiVersion || k.Namespaced != tt.namespaced {
+				t.Fatalf("KindFor(%q) = %+v, %v", tt.in, k, ok)
+			}
+		})
+	}
+}
+
+func TestKindsIsACopy(t *testing.T) {
+	ks := Kinds()
+	if len(ks) < 2 {
+		t.Fatalf("Kinds() = %v, want at least Namespace and ConfigMap", ks)
+	}
+	for i := range ks {
+		ks[i].Name = "Changed"
+		for j := range ks[i].ShortNames {
+			ks[i].ShortNames[j] = "changed"
+		}
+	}
+	if k, ok := Lookup("cm"); !ok || k.Name != "ConfigMap" || k.ShortNames[0] != "cm" {
+		t.Fatalf("registry changed through Kinds(): %+v", k)
+	}
+}
+
+func TestKindAliasesUnique(t *testing.T) {
+	seen := map[string]string{}
+	for _, k := range Kinds() {
+		for _, a := range append([]string{k.Name, k.Plural, k.Singular}, k.ShortNames...) {
+			if a == "" {
+				t.Errorf("kind %s has an empty name", k.Name)
+			}
+			if other, ok := seen[a]; ok && other != k.Name {
+				t.Errorf("%q names both %s and %s", a, other, k.Name)
+			}
+			seen[a] = k.Name
+		}
+	}
+}
+
+func TestKey(t *testing.T) {
+	tests := []struct {
+		name                     string
+		kind, namespace, objName string
+		want                     string
+	}{
+		{"namespaced", "ConfigMap", "default", "foo", "ConfigMap/default/foo"},
+		{"cluster-scoped", "Namespace", "", "foo", "Namespace//foo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Key(tt.kind, tt.namespace, tt.objName); got != tt.want {
+				t.Fatalf("Key = %q, want %q", got, tt.want)
+			}
+			o := &shoalpb.Object{Kind: tt.kind, Namespace: tt.namespace, Name: tt.objName}
+			if got := KeyOf(o); got != tt.want {
+				t.Fatalf("KeyOf = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
