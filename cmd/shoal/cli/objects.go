@@ -74,7 +74,7 @@ at that revision.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file, directory or - (repeatable)")
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file, directory or - (repeatable)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "print the applied objects: name, json or yaml")
 	return cmd
 }
@@ -140,7 +140,7 @@ func newDeleteCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file, directory or - (repeatable)")
+	cmd.Flags().StringArrayVarP(&files, "filename", "f", nil, "file, directory or - (repeatable)")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "", "namespace (default \"default\")")
 	cmd.Flags().BoolVar(&ignoreNotFound, "ignore-not-found", false, "treat objects that do not exist as deleted")
 	return cmd
