@@ -229,8 +229,10 @@ func (a *Agent) autopilotView(missingSince map[string]time.Time, now time.Time) 
 }
 
 // leaderLoop runs the leader's housekeeping: the default namespace exists.
+// It polls often (a local lookup) so that a new cluster has it within
+// moments of electing its first leader.
 func (a *Agent) leaderLoop(ctx context.Context) {
-	a.every(ctx, time.Second, false, func(ctx context.Context) bool {
+	a.every(ctx, 100*time.Millisecond, false, func(ctx context.Context) bool {
 		if !a.node.IsLeader() {
 			return false
 		}

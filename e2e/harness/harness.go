@@ -438,6 +438,13 @@ func (c *Cluster) WaitFormed(d time.Duration, voters, nonvoters int) {
 				return false, fmt.Sprintf("%s: leader %q, %d live voters, %d live non-voters: %+v", a.Name, v.Leader, lv, ln, v.Servers)
 			}
 		}
+		// The leader creates namespace default at birth.
+		for _, a := range c.Agents {
+			if a.Running() {
+				r := c.CLI(a, nil, "get", "namespace", "default", "--timeout", "3s")
+				return r.Code == 0, "namespace default: " + r.Stderr
+			}
+		}
 		return true, ""
 	})
 }

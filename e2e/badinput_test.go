@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-dev/shoal/e2e/harness"
+)
+
+// TestBadInputIsRefusedAndStoresNothing covers acceptance 6: every kind of
+// bad input gives one clear line naming what is wrong and where, a non-zero
+// exit, and leaves the store as it was.
+func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
+	skipShort(t)
+	c := harness.New(t, 1, harness.Options{BootstrapExpect: 1})
+	c.StartAll()
+	c.WaitFormed(30*time.Second, 1, 0)
+	a := c.Agents[0]
+	c.MustCLI(a, "apply", "-f", configMap(t, "keep", "1"))
+
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok-one\ndata:\n  a: b\n"
+	tests := []struct {
+		name   string
+		args   []string
+		server string // default: the agent
+		want   []string
+	}{
+		{
+			name: "malformed YAML in a later document",
+			args: []string{"apply", "-f", write("malformed.yaml", good+"---\napiVersion: v1\nkind: ConfigMap\nmetadata: [oops\n")},
+			want: []string{"malformed.yaml", "document 2"},
+		},
+		{
+			name: "unknown field",
+			args: []string{"apply", "-f", write("unknown.yaml", good+"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\nspecial: true\n")},
+			want: []string{"unknown.yaml", "document 2", "special", "unknown field"},
+		},
+		{
+			name: "unknown nested field",
+			args: []string{"apply", "-f", write("nested.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  colour: red\n")},
+			want: []string{"nested.yaml", "document 1", "metadata.colour", "unknown field"},
+		},
+		{
+			name: "unsupported field",
+			args: []string{"apply", "-f", write("unsupported.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  generateName: y-\n")},
+			want: []string{"unsupported.yaml", "metadata.generateName", "not supported"},
+		},
+		{
+			name: "unknown kind in a manifest",
+			args: []string{"apply", "-f", write("kind.yaml", good+"---\napiVersion: v1\nkind: Frobnicator\nmetadata:\n  name: x\n")},
+			want: []string{"kind.yaml", "document 2", "Frobnicator", "unknown kind"},
+		},
+		{
+			name: "bad name",
+			args: []string{"apply", "-f", write("name.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n")},
+			want: []string{"name.yaml", "metadata.name", "Bad_Name"},
+		},
+		{
+			name: "unknown kind on the command line",
+			args: []string{"get", "frobnicators"},
+			want: []string{`unknown kind "frobnicators"`},
+		},
+		{
+			name: "bad selector",
+			args: []string{"get", "configmaps", "-l", "app in (web"},
+			want: []string{"bad label selector", "app in (web"},
+		},
+		{
+			name:   "dead address",
+			args:   []string{"get", "configmaps"},
+			server: "127.0.250.9:7948",
+			want:   []string{"cannot reach shoal agent at 127.0.250.9:7948", "connection refused"},
+		},
+		{
+			name: "missing file",
+			args: []string{"apply", "-f", filepath.Join(dir, "nope.yaml")},
+			want: []string{"nope.yaml"},
+		},
+	}
+	before := c.MustCLI(a, "get", "configmaps", "-A", "-o", "json")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r harness.Result
+			if tt.server != "" {
+				bin, _ := harness.Binary()
+				r = harness.RunCLI(bin, tt.server, nil, append(tt.args, "--timeout", "3s")...)
+			} else {
+				r = c.CLI(a, nil, tt.args...)
+			}
+			if r.Code == 0 {
+				t.Fatalf("exit 0, want failure; stdout %q", r.Stdout)
+			}
+			lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("want one line on stderr, got %d: %q", len(lines), r.Stderr)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.Stderr, w) {
+					t.Fatalf("stderr %q does not mention %q", r.Stderr, w)
+				}
+			}
+		})
+	}
+	// Nothing of the refused files was stored, not even their good documents.
+	if after := c.MustCLI(a, "get", "configmaps", "-A", "-o", "json"); after != before {
+		t.Fatalf("the store changed:\nbefore %s\nafter %s", before, after)
+	}
+}
