@@ -76,7 +76,7 @@ func etcdVersion(bin string) string {
 	return strings.TrimSpace(first)
 }
 
-func (e *etcdCluster) name() string     { return "etcd" }
+func (e *etcdCluster) name() string      { return "etcd" }
 func (e *etcdCluster) procList() []*proc { return e.procs }
 
 func (e *etcdCluster) start() error {

@@ -46,7 +46,7 @@ func newShoal(bin, dir string) (*shoalCluster, error) {
 
 func shoalIP(i int) string { return fmt.Sprintf("127.0.200.%d", i+2) }
 
-func (s *shoalCluster) name() string   { return "shoal" }
+func (s *shoalCluster) name() string      { return "shoal" }
 func (s *shoalCluster) procList() []*proc { return s.procs }
 
 func (s *shoalCluster) start() error {
