@@ -72,7 +72,7 @@ func listConfigMaps(t *testing.T, c *harness.Cluster, a *harness.Agent, extra ..
 func TestClusterLifecycle(t *testing.T) {
 	skipShort(t)
 	c := harness.New(t, 5, harness.Options{BootstrapExpect: 3, ExtraArgs: []string{
-		"--snapshot-threshold", "64", "--trailing-logs", "16", "--snapshot-interval", "1s", "--dead-server-grace", "30s",
+		"--snapshot-threshold", "64", "--trailing-logs", "16", "--snapshot-interval", "1s", "--dead-server-grace", "5s",
 	}})
 	c.StartAll()
 
@@ -219,5 +219,41 @@ func TestClusterLifecycle(t *testing.T) {
 		if restores < 1 {
 			t.Fatalf("the sixth agent caught up without a snapshot (restores=%v)", restores)
 		}
+	})
+
+	t.Run("a voter dead past the grace period is replaced and removed", func(t *testing.T) {
+		leader, err := c.Leader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := c.Raft(leader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var victim *harness.Agent
+		for _, s := range v.Servers {
+			if s.Suffrage == "voter" && s.ID != leader.Name {
+				for _, a := range c.Agents {
+					if a.Name == s.ID {
+						victim = a
+					}
+				}
+				break
+			}
+		}
+		c.Kill(victim)
+		waitfor.Cond(t, 30*time.Second, victim.Name+" removed and 3 live voters among the 5 left", func() (bool, string) {
+			v, err := c.Raft(leader)
+			if err != nil {
+				return false, err.Error()
+			}
+			lv, ln := v.LiveVoters()
+			for _, s := range v.Servers {
+				if s.ID == victim.Name {
+					return false, fmt.Sprintf("%s still in the configuration: %+v", victim.Name, v.Servers)
+				}
+			}
+			return len(v.Servers) == 5 && lv == 3 && ln == 2, fmt.Sprintf("%+v", v.Servers)
+		})
 	})
 }
