@@ -48,6 +48,7 @@ func newGetCmd(g *globals) *cobra.Command {
 		selector      string
 		output        string
 		read          readFlags
+		watch         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "get KIND [NAME...] | KIND/NAME...",
@@ -79,6 +80,17 @@ Kubernetes JSON of the object, or for a list {"apiVersion":"v1","kind":"List",
 			defer done()
 			var objs []*pb.Object
 			single := false
+			if watch {
+				if refs[0].name != "" {
+					return fmt.Errorf("--watch lists a kind: give no names")
+				}
+				ns := ""
+				if refs[0].kind.Namespaced && !allNamespaces {
+					ns = namespaceOr(namespace)
+				}
+				done()
+				return watchObjects(cmd.Context(), g, refs[0].kind, ns, selector, output, allNamespaces, ro)
+			}
 			if refs[0].name == "" {
 				k := refs[0].kind
 				ns := ""
@@ -119,8 +131,67 @@ Kubernetes JSON of the object, or for a list {"apiVersion":"v1","kind":"List",
 	fl.BoolVarP(&allNamespaces, "all-namespaces", "A", false, "list across all namespaces")
 	fl.StringVarP(&selector, "selector", "l", "", "label selector (app=web,tier!=db,env in (a,b))")
 	fl.StringVarP(&output, "output", "o", "", "wide, json, yaml or name")
+	fl.BoolVarP(&watch, "watch", "w", false, "after listing, print every change until interrupted")
 	read.add(cmd)
 	return cmd
+}
+
+// watchObjects lists a kind, then prints each change as it is applied, until
+// the context ends (Ctrl-C) or the stream breaks.
+func watchObjects(ctx context.Context, g *globals, k object.Kind, ns, selector, output string, allNamespaces bool, ro *pb.ReadOptions) error {
+	c, err := client.Dial(g.server)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	lctx, cancel := context.WithTimeout(ctx, g.timeout)
+	list, err := c.List(lctx, &pb.ListRequest{Kind: k.Name, Namespace: ns, LabelSelector: selector, Read: ro})
+	cancel()
+	if err != nil {
+		return c.Explain(err)
+	}
+	if err := printObjects(g.stdout, list.GetObjects(), watchFormat(output), true, allNamespaces); err != nil {
+		return err
+	}
+	stream, err := c.Watch(ctx, &pb.WatchRequest{Kind: k.Name, Namespace: ns, LabelSelector: selector, FromRevision: list.GetRevision()})
+	if err != nil {
+		return c.Explain(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return c.Explain(err)
+		}
+		o := ev.GetObject()
+		switch output {
+		case "json", "yaml", "name":
+			if err := printObjects(g.stdout, []*pb.Object{o}, watchFormat(output), true, allNamespaces); err != nil {
+				return err
+			}
+		default:
+			row := []*pb.Object{o}
+			var buf strings.Builder
+			if err := printTable(&buf, row, output == "wide", allNamespaces); err != nil {
+				return err
+			}
+			lines := strings.SplitN(buf.String(), "\n", 2)
+			if len(lines) == 2 {
+				fmt.Fprintf(g.stdout, "%s\t%s", strings.ToLower(ev.GetType().String()), lines[1])
+			}
+		}
+	}
+}
+
+// watchFormat prints json as one compact object per line, so a stream of
+// changes stays easy to parse.
+func watchFormat(output string) string {
+	if output == "json" {
+		return "json-line"
+	}
+	return output
 }
 
 func getOne(ctx context.Context, c *client.Conn, r ref, namespace string, ro *pb.ReadOptions) (*pb.Object, error) {
@@ -141,6 +212,15 @@ func isNotFound(err error) bool { return status.Code(err) == codes.NotFound }
 // yaml print the lone object rather than a List.
 func printObjects(w io.Writer, objs []*pb.Object, output string, single, allNamespaces bool) error {
 	switch output {
+	case "json-line":
+		for _, o := range objs {
+			b, err := object.ToJSON(o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(w, string(b))
+		}
+		return nil
 	case "json":
 		var b []byte
 		var err error
