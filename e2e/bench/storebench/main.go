@@ -124,6 +124,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err = run(ctx, cfg, os.Stdout, os.Stderr)
+	if ctx.Err() != nil {
+		err = fmt.Errorf("interrupted; every process it started is stopped: %w", err)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "storebench:", err)
@@ -232,7 +235,7 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
 	}
 	systems := []cluster{sh, et}
 	defer func() {
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			for _, c := range systems {
 				for _, p := range c.procList() {
 					fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", p.name, p.logPath, p.tail(3000))
