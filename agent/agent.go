@@ -70,6 +70,9 @@ type Config struct {
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
 
+	// EnableDebug serves the Go profiler on the HTTP port.
+	EnableDebug bool
+
 	Logger    *slog.Logger
 	LogOutput io.Writer // raw log lines of raft; nil discards
 }
@@ -197,7 +200,8 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 	a.registerGossipMetrics()
 
-	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, Logger: a.log.With("component", "api")})
+	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, LocalIP: cfg.BindAddr,
+		Logger: a.log.With("component", "api")})
 	if err != nil {
 		return nil, err
 	}

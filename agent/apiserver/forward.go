@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -41,7 +42,15 @@ func (f *forwarder) client(addr string) (pb.ShoalClient, error) {
 	if c, ok := f.conns[addr]; ok {
 		return pb.NewShoalClient(c), nil
 	}
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, f.cfg.DialOptions...)
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if f.cfg.LocalIP != "" {
+		// Leave from the agent's own address (see Server.fromMember).
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(f.cfg.LocalIP)}, Timeout: 5 * time.Second}
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}))
+	}
+	opts = append(opts, f.cfg.DialOptions...)
 	c, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, err

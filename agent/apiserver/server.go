@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/labels"
@@ -59,6 +61,9 @@ type Config struct {
 	// DialOptions are used for connections to the leader (tests may add
 	// interceptors); insecure transport credentials are the default.
 	DialOptions []grpc.DialOption
+	// LocalIP is the agent's bound IP: calls it forwards leave from it, so
+	// the leader can tell a fellow agent's forwarded call from a client's.
+	LocalIP string
 	// MaxWait bounds how long a read waits for the replica and a write
 	// waits for a leader when the caller set no deadline.
 	MaxWait time.Duration
@@ -106,8 +111,12 @@ func (s *Server) withWait(ctx context.Context) (context.Context, context.CancelF
 
 // Txn validates a transaction and commits it through the leader.
 func (s *Server) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if err := validateOps(req.GetOps()); err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+	// The agent that received the call validated it; the leader does not
+	// pay for that again on calls forwarded from a live member's address.
+	if !s.fromMember(ctx) {
+		if err := validateOps(req.GetOps()); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
 	}
 	ctx, cancel := s.withWait(ctx)
 	defer cancel()
@@ -302,6 +311,28 @@ func (s *Server) RaftStatus(context.Context, *pb.RaftStatusRequest) (*pb.RaftSta
 // Version reports the agent's version.
 func (s *Server) Version(context.Context, *pb.VersionRequest) (*pb.VersionResponse, error) {
 	return &pb.VersionResponse{Version: version.Version, Node: s.cfg.Node}, nil
+}
+
+// fromMember reports whether the call was forwarded by a live agent of this
+// cluster: it carries the forwarded mark and comes from a member's address.
+func (s *Server) fromMember(ctx context.Context) bool {
+	if !isForwarded(ctx) {
+		return false
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return false
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return false
+	}
+	for _, m := range s.cfg.Members.Members() {
+		if m.Addr == host && m.IsAlive() {
+			return true
+		}
+	}
+	return false
 }
 
 // leaderAddress is the gRPC address of the leader, from its gossip facts.

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/state"
+	"github.com/shoal-dev/shoal/gossip"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 )
 
@@ -91,6 +95,40 @@ func TestRetryableOnlyWhenNothingHappened(t *testing.T) {
 	for _, tt := range tests {
 		if got := retryable(tt.err); got != tt.want {
 			t.Errorf("retryable(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+type fakeMembers []gossip.Member
+
+func (f fakeMembers) Members() []gossip.Member { return f }
+
+func TestFromMemberNeedsMarkAndMemberAddress(t *testing.T) {
+	s := &Server{cfg: Config{Members: fakeMembers{
+		{Name: "n1", Addr: "127.0.0.2", Status: gossip.StatusAlive},
+		{Name: "n2", Addr: "127.0.0.3", Status: gossip.StatusDead},
+	}}}
+	ctxFrom := func(ip string, marked bool) context.Context {
+		ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.ParseIP(ip), Port: 40000}})
+		if marked {
+			ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(forwardedKey, "n1"))
+		}
+		return ctx
+	}
+	tests := []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"marked, from a live member", ctxFrom("127.0.0.2", true), true},
+		{"unmarked, from a live member", ctxFrom("127.0.0.2", false), false},
+		{"marked, from a dead member", ctxFrom("127.0.0.3", true), false},
+		{"marked, from a client address", ctxFrom("127.0.0.1", true), false},
+		{"no peer", metadata.NewIncomingContext(context.Background(), metadata.Pairs(forwardedKey, "x")), false},
+	}
+	for _, tt := range tests {
+		if got := s.fromMember(tt.ctx); got != tt.want {
+			t.Errorf("%s: fromMember = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

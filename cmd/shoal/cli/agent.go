@@ -79,6 +79,7 @@ name as key; flags on the command line win.`,
 	fl.Uint64Var(&f.cfg.SnapshotThreshold, "snapshot-threshold", 0, "log entries between Raft snapshots (0: default 8192)")
 	fl.Uint64Var(&f.cfg.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot (0: default 10240)")
 	fl.DurationVar(&f.cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether a snapshot is due (0: default 30s)")
+	fl.BoolVar(&f.cfg.EnableDebug, "enable-debug", false, "serve the Go profiler under /debug/pprof/ on the HTTP port")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
