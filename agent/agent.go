@@ -26,9 +26,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/agent/kubelet"
+	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/gossip"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
+	"github.com/shoal-dev/shoal/sched"
 	"github.com/shoal-dev/shoal/version"
 )
 
@@ -73,6 +76,17 @@ type Config struct {
 	// EnableDebug serves the Go profiler on the HTTP port.
 	EnableDebug bool
 
+	// Runtime names the runtime driver: "process" (the default) or "sim".
+	Runtime string
+	// SchedulerPolicy chooses how pods are spread over nodes.
+	SchedulerPolicy sched.Policy
+	// PodEvictionTimeout is how long a node may be dead before its pods
+	// are failed so their controllers replace them.
+	PodEvictionTimeout time.Duration
+	// RestartBackoff is the first delay before a crashed container is
+	// restarted (doubling up to 5 minutes).
+	RestartBackoff time.Duration
+
 	Logger    *slog.Logger
 	LogOutput io.Writer // raw log lines of raft; nil discards
 }
@@ -80,12 +94,15 @@ type Config struct {
 // DefaultConfig returns an agent config with the default ports.
 func DefaultConfig() Config {
 	return Config{
-		BindAddr:        "127.0.0.1",
-		GossipPort:      DefaultGossipPort,
-		RaftPort:        DefaultRaftPort,
-		GRPCPort:        DefaultGRPCPort,
-		HTTPPort:        DefaultHTTPPort,
-		DeadServerGrace: 30 * time.Second,
+		BindAddr:           "127.0.0.1",
+		GossipPort:         DefaultGossipPort,
+		RaftPort:           DefaultRaftPort,
+		GRPCPort:           DefaultGRPCPort,
+		HTTPPort:           DefaultHTTPPort,
+		DeadServerGrace:    30 * time.Second,
+		Runtime:            "process",
+		PodEvictionTimeout: 10 * time.Second,
+		RestartBackoff:     10 * time.Second,
 	}
 }
 
@@ -104,6 +121,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent: --voters %d must be an odd positive number (or 0 for automatic)", c.Voters)
 	case c.DeadServerGrace < 0:
 		return errors.New("agent: --dead-server-grace is negative")
+	case c.PodEvictionTimeout < 0:
+		return errors.New("agent: --pod-eviction-timeout is negative")
+	case c.RestartBackoff < 0:
+		return errors.New("agent: --restart-backoff is negative")
+	case c.Runtime != "process" && c.Runtime != "sim":
+		return fmt.Errorf("agent: --runtime %q: this build runs \"process\" or \"sim\"", c.Runtime)
 	}
 	for name, p := range map[string]int{"gossip": c.GossipPort, "raft": c.RaftPort, "grpc": c.GRPCPort, "http": c.HTTPPort} {
 		if p <= 0 || p > 65535 {
@@ -125,11 +148,14 @@ type Agent struct {
 	nodeID string
 	reg    *prometheus.Registry
 
-	mesh *gossip.Mesh
-	node *consensus.Node
-	api  *apiserver.Server
-	grpc *grpc.Server
-	http *http.Server
+	mesh    *gossip.Mesh
+	node    *consensus.Node
+	driver  runtime.Driver
+	kubelet *kubelet.Kubelet
+	started time.Time
+	api     *apiserver.Server
+	grpc    *grpc.Server
+	http    *http.Server
 
 	metaMu sync.Mutex
 	meta   *pb.NodeMeta
@@ -149,7 +175,7 @@ func New(cfg Config) (a *Agent, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	a = &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), reg: prometheus.NewRegistry(), stop: make(chan struct{})}
+	a = &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), reg: prometheus.NewRegistry(), stop: make(chan struct{}), started: time.Now()}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -200,11 +226,20 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 	a.registerGossipMetrics()
 
+	if a.driver, err = newDriver(cfg, a.log); err != nil {
+		return nil, err
+	}
 	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, LocalIP: cfg.BindAddr,
 		Logger: a.log.With("component", "api")})
 	if err != nil {
 		return nil, err
 	}
+	kcfg := kubelet.DefaultConfig()
+	kcfg.Node, kcfg.NodeIP, kcfg.Driver, kcfg.Store, kcfg.Writer = cfg.Name, cfg.BindAddr, a.driver, a.node.Store(), a.api
+	kcfg.Logger = a.log.With("component", "kubelet")
+	kcfg.RestartBackoff = cfg.RestartBackoff
+	a.kubelet = kubelet.New(kcfg)
+	a.api.SetPodIO(a.kubelet)
 	lis, err := net.Listen("tcp", cfg.addr(cfg.GRPCPort))
 	if err != nil {
 		return nil, fmt.Errorf("grpc listener: %w", err)
@@ -240,7 +275,8 @@ func New(cfg Config) (a *Agent, err error) {
 // Run joins the cluster and runs the agent's loops until ctx ends, then
 // shuts the agent down.
 func (a *Agent) Run(ctx context.Context) error {
-	loops := []func(context.Context){a.joinLoop, a.bootstrapLoop, a.autopilotLoop, a.leaderLoop}
+	loops := []func(context.Context){a.joinLoop, a.bootstrapLoop, a.autopilotLoop, a.leaderLoop,
+		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, loop := range loops {
@@ -295,6 +331,9 @@ func (a *Agent) close() {
 	}
 	if a.mesh != nil {
 		_ = a.mesh.Shutdown()
+	}
+	if a.driver != nil {
+		_ = a.driver.Close()
 	}
 	if a.node != nil {
 		if err := a.node.Shutdown(); err != nil {

@@ -15,6 +15,11 @@ type Kind struct {
 	Singular   string   // "configmap"
 	ShortNames []string // "cm"
 	Namespaced bool     // false for cluster-scoped kinds such as Namespace
+	// Internal kinds are written by Shoal itself (the scheduler's
+	// NodeAllocation), never by users: the CLI does not offer them and a
+	// manifest may not hold them, but the API validates and serves them like
+	// any other kind.
+	Internal bool
 }
 
 // kinds is the registry. A new kind is one entry here plus a decoder entry
@@ -22,6 +27,12 @@ type Kind struct {
 var kinds = []Kind{
 	{Name: "Namespace", APIVersion: "v1", Plural: "namespaces", Singular: "namespace", ShortNames: []string{"ns"}},
 	{Name: "ConfigMap", APIVersion: "v1", Plural: "configmaps", Singular: "configmap", ShortNames: []string{"cm"}, Namespaced: true},
+	{Name: "Pod", APIVersion: "v1", Plural: "pods", Singular: "pod", ShortNames: []string{"po"}, Namespaced: true},
+	{Name: "ReplicaSet", APIVersion: "apps/v1", Plural: "replicasets", Singular: "replicaset", ShortNames: []string{"rs"}, Namespaced: true},
+	{Name: "Deployment", APIVersion: "apps/v1", Plural: "deployments", Singular: "deployment", ShortNames: []string{"deploy"}, Namespaced: true},
+	{Name: "Node", APIVersion: "v1", Plural: "nodes", Singular: "node", ShortNames: []string{"no"}},
+	{Name: "Event", APIVersion: "v1", Plural: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true},
+	{Name: NodeAllocationKind, APIVersion: NodeAllocationAPIVersion, Plural: "nodeallocations", Singular: "nodeallocation", Internal: true},
 }
 
 // byAlias maps every lower-cased name a user may type to an index in kinds.
@@ -62,8 +73,9 @@ func KindFor(name string) (Kind, bool) {
 	return Kind{}, false
 }
 
-// Kinds returns every registered kind in registration order. The result is a
-// copy the caller may change.
+// Kinds returns every registered kind in registration order, internal kinds
+// included (a user-facing listing skips those with Internal set). The result
+// is a copy the caller may change.
 func Kinds() []Kind {
 	out := make([]Kind, len(kinds))
 	for i, k := range kinds {

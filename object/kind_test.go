@@ -22,6 +22,14 @@ func TestLookup(t *testing.T) {
 		{"namespace singular", "namespace", "Namespace", true},
 		{"namespace plural", "namespaces", "Namespace", true},
 		{"namespace kind", "Namespace", "Namespace", true},
+		{"pod short", "po", "Pod", true},
+		{"pods", "pods", "Pod", true},
+		{"replicaset short", "rs", "ReplicaSet", true},
+		{"deployment short", "deploy", "Deployment", true},
+		{"deployments", "Deployments", "Deployment", true},
+		{"node short", "no", "Node", true},
+		{"event short", "ev", "Event", true},
+		{"internal kinds resolve too", "nodeallocations", "NodeAllocation", true},
 		{"unknown", "frobnicator", "", false},
 		{"empty", "", "", false},
 	}
@@ -42,16 +50,23 @@ func TestKindFor(t *testing.T) {
 		wantOK     bool
 		apiVersion string
 		namespaced bool
+		internal   bool
 	}{
-		{"configmap", "ConfigMap", true, "v1", true},
-		{"namespace", "Namespace", true, "v1", false},
-		{"lower case is not a kind name", "configmap", false, "", false},
-		{"short name is not a kind name", "cm", false, "", false},
+		{"configmap", "ConfigMap", true, "v1", true, false},
+		{"namespace", "Namespace", true, "v1", false, false},
+		{"pod", "Pod", true, "v1", true, false},
+		{"replicaset", "ReplicaSet", true, "apps/v1", true, false},
+		{"deployment", "Deployment", true, "apps/v1", true, false},
+		{"node", "Node", true, "v1", false, false},
+		{"event", "Event", true, "v1", true, false},
+		{"node allocation", "NodeAllocation", true, "shoal.dev/v1", false, true},
+		{"lower case is not a kind name", "configmap", false, "", false, false},
+		{"short name is not a kind name", "cm", false, "", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k, ok := KindFor(tt.in)
-			if ok != tt.wantOK || k.APIVersion != tt.apiVersion || k.Namespaced != tt.namespaced {
+			if ok != tt.wantOK || k.APIVersion != tt.apiVersion || k.Namespaced != tt.namespaced || k.Internal != tt.internal {
 				t.Fatalf("KindFor(%q) = %+v, %v", tt.in, k, ok)
 			}
 		})
@@ -71,6 +86,21 @@ func TestKindsIsACopy(t *testing.T) {
 	}
 	if k, ok := Lookup("cm"); !ok || k.Name != "ConfigMap" || k.ShortNames[0] != "cm" {
 		t.Fatalf("registry changed through Kinds(): %+v", k)
+	}
+}
+
+func TestInternalKinds(t *testing.T) {
+	var internal []string
+	for _, k := range Kinds() {
+		if k.Internal {
+			internal = append(internal, k.Name)
+			if len(k.ShortNames) > 0 {
+				t.Errorf("internal kind %s has short names %v", k.Name, k.ShortNames)
+			}
+		}
+	}
+	if len(internal) != 1 || internal[0] != NodeAllocationKind {
+		t.Fatalf("internal kinds = %v, want [NodeAllocation]", internal)
 	}
 }
 

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -68,6 +69,19 @@ func (f *forwarder) close() {
 	}
 }
 
+// forwardedContext marks an outgoing call as forwarded by node.
+func forwardedContext(ctx context.Context, node string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, forwardedKey, node)
+}
+
+// endOfStream turns the end of a proxied stream into the proxy's result.
+func endOfStream(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
 func isForwarded(ctx context.Context) bool {
 	md, ok := metadata.FromIncomingContext(ctx)
 	return ok && len(md.Get(forwardedKey)) > 0
@@ -111,7 +125,7 @@ func forwardCall[R any](ctx context.Context, f *forwarder, isLeader func() bool,
 			if err != nil {
 				return zero, status.Errorf(codes.Internal, "connect to leader at %s: %v", addr, err)
 			}
-			r, err := remote(metadata.AppendToOutgoingContext(ctx, forwardedKey, f.cfg.Node), c)
+			r, err := remote(forwardedContext(ctx, f.cfg.Node), c)
 			if err == nil || !retryable(err) {
 				return r, err
 			}

@@ -61,6 +61,8 @@ type Config struct {
 	// DialOptions are used for connections to the leader (tests may add
 	// interceptors); insecure transport credentials are the default.
 	DialOptions []grpc.DialOption
+	// PodIO serves logs and exec of the pods on this agent (nil: none).
+	PodIO PodIO
 	// LocalIP is the agent's bound IP: calls it forwards leave from it, so
 	// the leader can tell a fellow agent's forwarded call from a client's.
 	LocalIP string

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,10 +61,20 @@ func Binary() (string, error) {
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build shoal: %v\n%s", err, out)
+			return
+		}
+		// The test application pods run, on the agents' PATH.
+		cmd = exec.Command("go", "build", "-o", filepath.Join(dir, "shoal-testapp"), "./cmd/shoal-testapp")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build shoal-testapp: %v\n%s", err, out)
 		}
 	})
 	return binPath, buildErr
 }
+
+// BinDir is the directory holding shoal and shoal-testapp.
+func BinDir() string { return filepath.Dir(binPath) }
 
 func repoRoot() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
@@ -118,6 +129,13 @@ type Agent struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	log  *os.File
+}
+
+// AddArgs appends command-line arguments for the agent's next start.
+func (a *Agent) AddArgs(args ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.args = append(a.args, args...)
 }
 
 // GRPC is the agent's API address.
@@ -202,6 +220,7 @@ func (c *Cluster) Start(a *Agent) {
 	fmt.Fprintf(f, "=== start %s %s at %s\n", c.bin, strings.Join(a.args, " "), time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(c.bin, a.args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "PATH="+BinDir()+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -249,6 +268,9 @@ func (c *Cluster) cleanup() {
 			c.Kill(a)
 		}
 	}
+	// Pods of the process runtime outlive a killed agent by design (a
+	// restarted agent adopts them); nothing may outlive the test.
+	KillUnder(c.dir)
 	if c.tb.Failed() || os.Getenv("SHOAL_E2E_LOGS") == "1" {
 		for _, a := range c.Agents {
 			b, err := os.ReadFile(a.LogPath)
@@ -471,3 +493,59 @@ func Metric(a *Agent, name string) (float64, error) {
 	}
 	return 0, fmt.Errorf("metric %s not found on %s", name, a.Name)
 }
+
+// KillUnder SIGKILLs every process whose working directory lies under dir
+// (the process runtime runs each container in its pod's directory).
+func KillUnder(dir string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err != nil || !strings.HasPrefix(cwd, dir+string(os.PathSeparator)) {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// CountUnder counts the live processes whose working directory lies under
+// dir and whose command line contains marker.
+func CountUnder(dir, marker string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err != nil || !strings.HasPrefix(cwd, dir+string(os.PathSeparator)) {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), marker) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err == nil && strings.Contains(string(stat), ") Z ") {
+			continue // a zombie waiting for its parent
+		}
+		n++
+	}
+	return n
+}
+
+// Dir is the cluster's directory (agents' data dirs and logs).
+func (c *Cluster) Dir() string { return c.dir }

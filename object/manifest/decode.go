@@ -97,7 +97,7 @@ func decodeSource(src Source) ([]decoded, error) {
 		}
 		for _, j := range jsonDocs {
 			n++
-			objs, ferr := decodeJSON(j, true)
+			objs, ferr := decodeJSON(j, fromManifest)
 			if ferr != nil {
 				return nil, &Error{File: src.Name, Doc: n, Path: ferr.path, Msg: ferr.msg}
 			}
@@ -231,9 +231,21 @@ func yamlMessage(err error, firstLine int) string {
 // listFields are the fields of a "kind: List" document.
 var listFields = newFields("apiVersion", "kind", "items", "metadata")
 
+// origin is where a document comes from.
+type origin int
+
+const (
+	// fromManifest is a user's manifest: Lists are unpacked and internal
+	// kinds refused.
+	fromManifest origin = iota
+	// fromAPI is an Object sent over gRPC: one object, of any kind,
+	// internal ones included (the scheduler writes those).
+	fromAPI
+)
+
 // decodeJSON decodes one JSON document: nothing for null, the items of a
-// List when lists are allowed, else one object.
-func decodeJSON(data []byte, allowList bool) ([]*shoalpb.Object, *fieldErr) {
+// List in a manifest, else one object.
+func decodeJSON(data []byte, from origin) ([]*shoalpb.Object, *fieldErr) {
 	var v any
 	strict, err := sjson.UnmarshalStrict(data, &v)
 	if err != nil {
@@ -249,10 +261,10 @@ func decodeJSON(data []byte, allowList bool) ([]*shoalpb.Object, *fieldErr) {
 	if !ok {
 		return nil, errAt("", "a document must be an object (a YAML mapping), not "+article(jsonKind(v)))
 	}
-	if m["kind"] == "List" && m["apiVersion"] == "v1" && allowList {
+	if m["kind"] == "List" && m["apiVersion"] == "v1" && from == fromManifest {
 		return decodeList(m)
 	}
-	o, ferr := decodeObject(m)
+	o, ferr := decodeObject(m, from)
 	if ferr != nil {
 		return nil, ferr
 	}
@@ -277,7 +289,7 @@ func decodeList(m map[string]any) ([]*shoalpb.Object, *fieldErr) {
 		if im["kind"] == "List" {
 			return nil, errAt(join(path, "kind"), "a List cannot hold a List")
 		}
-		o, err := decodeObject(im)
+		o, err := decodeObject(im, fromManifest)
 		if err != nil {
 			return nil, within(path, err)
 		}
@@ -297,7 +309,7 @@ func within(path string, err *fieldErr) *fieldErr {
 
 // decodeObject checks one object of a known kind strictly and converts it.
 // m is consumed.
-func decodeObject(m map[string]any) (*shoalpb.Object, *fieldErr) {
+func decodeObject(m map[string]any, from origin) (*shoalpb.Object, *fieldErr) {
 	kind, err := stringField(m, "kind")
 	if err != nil {
 		return nil, err
@@ -310,6 +322,9 @@ func decodeObject(m map[string]any) (*shoalpb.Object, *fieldErr) {
 	dec, ok := decoders[kind]
 	if !known || !ok {
 		return nil, errAt("kind", fmt.Sprintf("kind %q (apiVersion %q): unknown kind", kind, apiVersion))
+	}
+	if k.Internal && from == fromManifest {
+		return nil, errAt("kind", fmt.Sprintf("kind %q is internal to Shoal", kind))
 	}
 	if apiVersion != k.APIVersion {
 		return nil, errAt("apiVersion", fmt.Sprintf("apiVersion %q does not serve kind %q", apiVersion, kind))
@@ -326,6 +341,9 @@ func decodeObject(m map[string]any) (*shoalpb.Object, *fieldErr) {
 		return nil, errAt("", jerr.Error())
 	}
 	typed := dec.new()
+	if err := checkValues(m, reflect.TypeOf(typed), ""); err != nil {
+		return nil, err
+	}
 	strict, uerr := sjson.UnmarshalStrict(data, typed)
 	if uerr != nil {
 		return nil, typeErr(uerr, m)
@@ -433,7 +451,8 @@ func typeErr(err error, doc map[string]any) *fieldErr {
 }
 
 // locate finds the first value of JSON kind want at a path whose list
-// indices and trailing map key are missing.
+// indices and trailing map key are missing, and which may name inlined Go
+// structs.
 func locate(v any, segs []string, path, want string) (string, bool) {
 	if len(segs) == 0 && jsonKind(v) == want {
 		return path, true
@@ -460,7 +479,9 @@ func locate(v any, segs []string, path, want string) (string, bool) {
 	}
 	c, ok := m[segs[0]]
 	if !ok {
-		return "", false
+		// The path names the Go field of an inlined struct
+		// (Probe.ProbeHandler), which has no key of its own.
+		return locate(v, segs[1:], path, want)
 	}
 	return locate(c, segs[1:], join(path, segs[0]), want)
 }

@@ -337,9 +337,35 @@ func TestDecodeErrors(t *testing.T) {
 		},
 		{
 			name: "List item of unknown kind names both",
-			in:   "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod}\n",
+			in:   "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Frobnicator}\n",
 			doc:  1, path: "items[0].kind",
-			wantErr: `x.yaml: document 1: items[0].kind: kind "Pod" (apiVersion "v1"): unknown kind`,
+			wantErr: `x.yaml: document 1: items[0].kind: kind "Frobnicator" (apiVersion "v1"): unknown kind`,
+		},
+		{
+			name: "internal kind",
+			in:   cmHead + "---\napiVersion: shoal.dev/v1\nkind: NodeAllocation\nmetadata:\n  name: n1\n",
+			doc:  2, path: "kind",
+			wantErr: `x.yaml: document 2: kind "NodeAllocation" is internal to Shoal`,
+		},
+		{
+			name: "internal kind in a List, whatever its apiVersion",
+			in:   "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: NodeAllocation, metadata: {name: n1}}\n",
+			doc:  1, path: "items[0].kind", msg: `kind "NodeAllocation" is internal to Shoal`,
+		},
+		{
+			name: "pod spec field of the wrong type inside an inlined struct",
+			in:   "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: i\n    readinessProbe:\n      tcpSocket: {port: 1}\n      exec: {command: [x, 7]}\n",
+			doc:  1, path: "spec.containers[0].readinessProbe.exec.command[1]", msg: "must be a string, not a number",
+		},
+		{
+			name: "quantity of the wrong type",
+			in:   "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: i\n    resources: {limits: {memory: [1]}}\n",
+			doc:  1, path: "spec.containers[0].resources.limits.memory", msg: "must be a quantity",
+		},
+		{
+			name: "fractional port",
+			in:   "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: i\n    livenessProbe: {tcpSocket: {port: 80.5}}\n",
+			doc:  1, path: "spec.containers[0].livenessProbe.tcpSocket.port", msg: "80.5: must be an integer or a string",
 		},
 		{
 			name: "List in a List",
@@ -414,7 +440,7 @@ func TestErrorFormat(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, file := range []string{"good.yaml", "getoutput.yaml", "stream.json"} {
+	for _, file := range goodFiles {
 		t.Run(file, func(t *testing.T) {
 			objs, err := Decode(readTestdata(t, file))
 			if err != nil {

@@ -14,7 +14,7 @@ import (
 // that every object it accepts renders with object.ToJSON, decodes again to
 // the same object, and passes ValidateObject.
 func FuzzDecode(f *testing.F) {
-	for _, name := range []string{"good.yaml", "getoutput.yaml", "stream.json"} {
+	for _, name := range goodFiles {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -29,6 +29,9 @@ func FuzzDecode(f *testing.F) {
 		cmHead + "data:\n  a: b: c\n",
 		"--- {a: b}\n",
 		"a: &x [*x]\n",
+		podDoc,
+		deploymentDoc,
+		"apiVersion: shoal.dev/v1\nkind: NodeAllocation\nmetadata: {name: n1}\nspec: {revision: 1, pods: 2}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/shoal-dev/shoal/object"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +25,8 @@ type decoder struct {
 	// name checks metadata.name; it returns what is wrong, if anything.
 	name func(string) []string
 	// pre checks the generic JSON before strict decoding, for values whose
-	// typed decode errors carry no path (base64). May be nil.
+	// typed decode errors carry no path and that checkValues does not
+	// cover (base64). May be nil.
 	pre func(doc map[string]any) *fieldErr
 	// validate checks the decoded typed object beyond its metadata. May be
 	// nil.
@@ -77,6 +80,42 @@ var decoders = map[string]decoder{
 		name:     content.IsDNS1123Subdomain,
 		pre:      checkBinaryData,
 		validate: validateConfigMap,
+	},
+	"Pod": {
+		new:      func() metav1.Object { return &corev1.Pod{} },
+		fields:   kindFields(podSpecFields("spec")...),
+		name:     content.IsDNS1123Subdomain,
+		validate: validatePod,
+	},
+	"ReplicaSet": {
+		new:      func() metav1.Object { return &appsv1.ReplicaSet{} },
+		fields:   kindFields(replicaSetFields...),
+		name:     content.IsDNS1123Subdomain,
+		validate: validateReplicaSet,
+	},
+	"Deployment": {
+		new:      func() metav1.Object { return &appsv1.Deployment{} },
+		fields:   kindFields(deploymentFields...),
+		name:     content.IsDNS1123Subdomain,
+		validate: validateDeployment,
+	},
+	"Node": {
+		new:      func() metav1.Object { return &corev1.Node{} },
+		fields:   kindFields(nodeFields...),
+		name:     content.IsDNS1123Subdomain,
+		validate: validateNode,
+	},
+	"Event": {
+		new:      func() metav1.Object { return &corev1.Event{} },
+		fields:   kindFields(eventFields...),
+		name:     content.IsDNS1123Subdomain,
+		validate: validateEvent,
+	},
+	object.NodeAllocationKind: {
+		new:      func() metav1.Object { return &object.NodeAllocation{} },
+		fields:   kindFields(nodeAllocationFields...),
+		name:     content.IsDNS1123Subdomain,
+		validate: validateNodeAllocation,
 	},
 }
 

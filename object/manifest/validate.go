@@ -37,6 +37,7 @@ func fromMeta(k object.Kind, dec decoder, m metav1.Object) (*shoalpb.Object, *fi
 		return nil, errAt("metadata.namespace", fmt.Sprintf("%q: a %s is cluster-scoped and has no namespace", o.Namespace, k.Name))
 	case k.Namespaced && o.Namespace == "":
 		o.Namespace = "default"
+		m.SetNamespace(o.Namespace) // the kind's validation sees it too
 	case k.Namespaced:
 		if errs := content.IsDNS1123Label(o.Namespace); len(errs) > 0 {
 			return nil, invalid("metadata.namespace", o.Namespace, errs)
@@ -103,7 +104,9 @@ func invalid(path, value string, errs []string) *fieldErr {
 // Decode applies to a manifest: the kind is known and served at its
 // apiVersion, names, labels and annotations are valid, the namespace fits
 // the kind's scope, and spec decodes strictly into the Kubernetes type with
-// only supported fields. A failure is an *Error without file or document.
+// only supported fields that pass the kind's validation. Unlike Decode it
+// accepts internal kinds, which Shoal itself writes. A failure is an *Error
+// without file or document.
 func ValidateObject(o *shoalpb.Object) error {
 	if o == nil {
 		return &Error{Msg: "no object"}
@@ -124,7 +127,7 @@ func validateObject(o *shoalpb.Object) error {
 		}
 		return &Error{Msg: err.Error()}
 	}
-	if _, ferr := decodeJSON(data, false); ferr != nil {
+	if _, ferr := decodeJSON(data, fromAPI); ferr != nil {
 		return &Error{Path: ferr.path, Msg: ferr.msg}
 	}
 	// ToJSON leaves out the namespace of cluster-scoped kinds and Decode

@@ -9,7 +9,7 @@ import (
 )
 
 func TestValidateObjectAcceptsDecoded(t *testing.T) {
-	for _, file := range []string{"good.yaml", "getoutput.yaml", "stream.json"} {
+	for _, file := range goodFiles {
 		objs, err := Decode(readTestdata(t, file))
 		if err != nil {
 			t.Fatal(err)
@@ -20,6 +20,22 @@ func TestValidateObjectAcceptsDecoded(t *testing.T) {
 			if err := ValidateObject(o); err != nil {
 				t.Errorf("%s: ValidateObject(%v) = %v", file, o, err)
 			}
+		}
+	}
+}
+
+func nodeAlloc(spec string) *shoalpb.Object {
+	return &shoalpb.Object{Kind: "NodeAllocation", ApiVersion: "shoal.dev/v1", Name: "n1", Spec: []byte(spec)}
+}
+
+func TestValidateObjectAcceptsInternalKinds(t *testing.T) {
+	for _, o := range []*shoalpb.Object{
+		nodeAlloc(`{"spec":{"revision":3,"pods":2}}`),
+		nodeAlloc(``),
+		nodeAlloc(`{"spec":{}}`),
+	} {
+		if err := ValidateObject(o); err != nil {
+			t.Errorf("ValidateObject(%s) = %v", o.Spec, err)
 		}
 	}
 }
@@ -41,9 +57,9 @@ func TestValidateObject(t *testing.T) {
 		{name: "nil", obj: nil, msg: "no object"},
 		{
 			name: "unknown kind",
-			obj:  &shoalpb.Object{Kind: "Pod", ApiVersion: "v1", Namespace: "default", Name: "p"},
-			path: "kind", msg: `kind "Pod" (apiVersion "v1"): unknown kind`,
-			want: `validate Pod/default/p: kind "Pod" (apiVersion "v1"): unknown kind`,
+			obj:  &shoalpb.Object{Kind: "Frobnicator", ApiVersion: "v1", Namespace: "default", Name: "p"},
+			path: "kind", msg: `kind "Frobnicator" (apiVersion "v1"): unknown kind`,
+			want: `validate Frobnicator/default/p: kind "Frobnicator" (apiVersion "v1"): unknown kind`,
 		},
 		{
 			name: "List is not a stored kind",
@@ -102,6 +118,32 @@ func TestValidateObject(t *testing.T) {
 			name: "unsupported spec field",
 			obj:  &shoalpb.Object{Kind: "Namespace", ApiVersion: "v1", Name: "n", Spec: []byte(`{"spec":{"finalizers":["x"]}}`)},
 			path: "spec.finalizers", msg: "not supported",
+		},
+		{
+			name: "node allocation with an unknown field",
+			obj:  nodeAlloc(`{"spec":{"revision":1,"pods":2,"cpu":3}}`),
+			path: "spec.cpu", msg: "unknown field",
+		},
+		{
+			name: "node allocation with a negative count",
+			obj:  nodeAlloc(`{"spec":{"revision":1,"pods":-2}}`),
+			path: "spec.pods", msg: "-2: must be greater than or equal to 0",
+		},
+		{
+			name: "node allocation of the wrong type",
+			obj:  nodeAlloc(`{"spec":{"revision":"1"}}`),
+			path: "spec.revision", msg: "must be an integer, not a string",
+		},
+		{
+			name: "node allocation with a namespace",
+			obj:  func() *shoalpb.Object { o := nodeAlloc(`{}`); o.Namespace = "default"; return o }(),
+			path: "metadata.namespace", msg: `"default": a NodeAllocation is cluster-scoped`,
+		},
+		{
+			name: "pod bound to a bad node name",
+			obj: &shoalpb.Object{Kind: "Pod", ApiVersion: "v1", Namespace: "default", Name: "p",
+				Spec: []byte(`{"spec":{"nodeName":"N_1","containers":[{"name":"c","image":"i"}]}}`)},
+			path: "spec.nodeName", msg: `"N_1": a lowercase RFC 1123 subdomain`,
 		},
 		{
 			name: "spec not an object",

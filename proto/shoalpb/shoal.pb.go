@@ -1664,6 +1664,283 @@ func (x *ReadIndexResponse) GetRevision() uint64 {
 	return 0
 }
 
+type LogsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pod       string                 `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	// container may be empty when the pod has one container.
+	Container string `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
+	Follow    bool   `protobuf:"varint,4,opt,name=follow,proto3" json:"follow,omitempty"`
+	// previous reads the log of the attempt before the current one.
+	Previous bool `protobuf:"varint,5,opt,name=previous,proto3" json:"previous,omitempty"`
+	// tail_lines limits the output to the last lines (0: all).
+	TailLines     int64 `protobuf:"varint,6,opt,name=tail_lines,json=tailLines,proto3" json:"tail_lines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogsRequest) Reset() {
+	*x = LogsRequest{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogsRequest) ProtoMessage() {}
+
+func (x *LogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
+func (*LogsRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *LogsRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *LogsRequest) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *LogsRequest) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *LogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+func (x *LogsRequest) GetPrevious() bool {
+	if x != nil {
+		return x.Previous
+	}
+	return false
+}
+
+func (x *LogsRequest) GetTailLines() int64 {
+	if x != nil {
+		return x.TailLines
+	}
+	return 0
+}
+
+type LogChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogChunk) Reset() {
+	*x = LogChunk{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogChunk) ProtoMessage() {}
+
+func (x *LogChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
+func (*LogChunk) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *LogChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ExecRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pod       string                 `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	Container string                 `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
+	Command   []string               `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
+	// stdin is given to the command whole.
+	Stdin         []byte `protobuf:"bytes,5,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecRequest) Reset() {
+	*x = ExecRequest{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecRequest) ProtoMessage() {}
+
+func (x *ExecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
+func (*ExecRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ExecRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetCommand() []string {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *ExecRequest) GetStdin() []byte {
+	if x != nil {
+		return x.Stdin
+	}
+	return nil
+}
+
+type ExecOutput struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Stdout []byte                 `protobuf:"bytes,1,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr []byte                 `protobuf:"bytes,2,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	// exited is set on the last message, with the command's exit code.
+	Exited        bool  `protobuf:"varint,3,opt,name=exited,proto3" json:"exited,omitempty"`
+	ExitCode      int32 `protobuf:"varint,4,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecOutput) Reset() {
+	*x = ExecOutput{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecOutput) ProtoMessage() {}
+
+func (x *ExecOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
+func (*ExecOutput) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ExecOutput) GetStdout() []byte {
+	if x != nil {
+		return x.Stdout
+	}
+	return nil
+}
+
+func (x *ExecOutput) GetStderr() []byte {
+	if x != nil {
+		return x.Stderr
+	}
+	return nil
+}
+
+func (x *ExecOutput) GetExited() bool {
+	if x != nil {
+		return x.Exited
+	}
+	return false
+}
+
+func (x *ExecOutput) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
 type VersionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1672,7 +1949,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[23]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1961,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[23]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1974,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{23}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{27}
 }
 
 type VersionResponse struct {
@@ -1710,7 +1987,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[24]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1999,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[24]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +2012,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{24}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -1897,11 +2174,33 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\x05state\x18\b \x01(\tR\x05state\"\x12\n" +
 	"\x10ReadIndexRequest\"/\n" +
 	"\x11ReadIndexResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x04R\brevision\"\x10\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\"\xae\x01\n" +
+	"\vLogsRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
+	"\tcontainer\x18\x03 \x01(\tR\tcontainer\x12\x16\n" +
+	"\x06follow\x18\x04 \x01(\bR\x06follow\x12\x1a\n" +
+	"\bprevious\x18\x05 \x01(\bR\bprevious\x12\x1d\n" +
+	"\n" +
+	"tail_lines\x18\x06 \x01(\x03R\ttailLines\"\x1e\n" +
+	"\bLogChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\x8b\x01\n" +
+	"\vExecRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
+	"\tcontainer\x18\x03 \x01(\tR\tcontainer\x12\x18\n" +
+	"\acommand\x18\x04 \x03(\tR\acommand\x12\x14\n" +
+	"\x05stdin\x18\x05 \x01(\fR\x05stdin\"q\n" +
+	"\n" +
+	"ExecOutput\x12\x16\n" +
+	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
+	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12\x16\n" +
+	"\x06exited\x18\x03 \x01(\bR\x06exited\x12\x1b\n" +
+	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"\x10\n" +
 	"\x0eVersionRequest\"?\n" +
 	"\x0fVersionResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
-	"\x04node\x18\x02 \x01(\tR\x04node2\xee\x03\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node2\xda\x04\n" +
 	"\x05Shoal\x122\n" +
 	"\x03Txn\x12\x14.shoal.v1.TxnRequest\x1a\x15.shoal.v1.TxnResponse\x122\n" +
 	"\x03Get\x12\x14.shoal.v1.GetRequest\x1a\x15.shoal.v1.GetResponse\x125\n" +
@@ -1911,7 +2210,9 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\n" +
 	"RaftStatus\x12\x1b.shoal.v1.RaftStatusRequest\x1a\x1c.shoal.v1.RaftStatusResponse\x12>\n" +
 	"\aVersion\x12\x18.shoal.v1.VersionRequest\x1a\x19.shoal.v1.VersionResponse\x12D\n" +
-	"\tReadIndex\x12\x1a.shoal.v1.ReadIndexRequest\x1a\x1b.shoal.v1.ReadIndexResponseB*Z(github.com/shoal-dev/shoal/proto/shoalpbb\x06proto3"
+	"\tReadIndex\x12\x1a.shoal.v1.ReadIndexRequest\x1a\x1b.shoal.v1.ReadIndexResponse\x123\n" +
+	"\x04Logs\x12\x15.shoal.v1.LogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x125\n" +
+	"\x04Exec\x12\x15.shoal.v1.ExecRequest\x1a\x14.shoal.v1.ExecOutput0\x01B*Z(github.com/shoal-dev/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoal_v1_shoal_proto_rawDescOnce sync.Once
@@ -1926,7 +2227,7 @@ func file_shoal_v1_shoal_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shoal_v1_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_shoal_v1_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_shoal_v1_shoal_proto_goTypes = []any{
 	(Op_Type)(0),               // 0: shoal.v1.Op.Type
 	(WatchEvent_Type)(0),       // 1: shoal.v1.WatchEvent.Type
@@ -1953,15 +2254,19 @@ var file_shoal_v1_shoal_proto_goTypes = []any{
 	(*RaftStatusResponse)(nil), // 22: shoal.v1.RaftStatusResponse
 	(*ReadIndexRequest)(nil),   // 23: shoal.v1.ReadIndexRequest
 	(*ReadIndexResponse)(nil),  // 24: shoal.v1.ReadIndexResponse
-	(*VersionRequest)(nil),     // 25: shoal.v1.VersionRequest
-	(*VersionResponse)(nil),    // 26: shoal.v1.VersionResponse
-	nil,                        // 27: shoal.v1.Object.LabelsEntry
-	nil,                        // 28: shoal.v1.Object.AnnotationsEntry
-	nil,                        // 29: shoal.v1.NodeMeta.LabelsEntry
+	(*LogsRequest)(nil),        // 25: shoal.v1.LogsRequest
+	(*LogChunk)(nil),           // 26: shoal.v1.LogChunk
+	(*ExecRequest)(nil),        // 27: shoal.v1.ExecRequest
+	(*ExecOutput)(nil),         // 28: shoal.v1.ExecOutput
+	(*VersionRequest)(nil),     // 29: shoal.v1.VersionRequest
+	(*VersionResponse)(nil),    // 30: shoal.v1.VersionResponse
+	nil,                        // 31: shoal.v1.Object.LabelsEntry
+	nil,                        // 32: shoal.v1.Object.AnnotationsEntry
+	nil,                        // 33: shoal.v1.NodeMeta.LabelsEntry
 }
 var file_shoal_v1_shoal_proto_depIdxs = []int32{
-	27, // 0: shoal.v1.Object.labels:type_name -> shoal.v1.Object.LabelsEntry
-	28, // 1: shoal.v1.Object.annotations:type_name -> shoal.v1.Object.AnnotationsEntry
+	31, // 0: shoal.v1.Object.labels:type_name -> shoal.v1.Object.LabelsEntry
+	32, // 1: shoal.v1.Object.annotations:type_name -> shoal.v1.Object.AnnotationsEntry
 	3,  // 2: shoal.v1.Object.owner_references:type_name -> shoal.v1.OwnerReference
 	0,  // 3: shoal.v1.Op.type:type_name -> shoal.v1.Op.Type
 	2,  // 4: shoal.v1.Op.object:type_name -> shoal.v1.Object
@@ -1975,7 +2280,7 @@ var file_shoal_v1_shoal_proto_depIdxs = []int32{
 	2,  // 12: shoal.v1.ListResponse.objects:type_name -> shoal.v1.Object
 	1,  // 13: shoal.v1.WatchEvent.type:type_name -> shoal.v1.WatchEvent.Type
 	2,  // 14: shoal.v1.WatchEvent.object:type_name -> shoal.v1.Object
-	29, // 15: shoal.v1.NodeMeta.labels:type_name -> shoal.v1.NodeMeta.LabelsEntry
+	33, // 15: shoal.v1.NodeMeta.labels:type_name -> shoal.v1.NodeMeta.LabelsEntry
 	16, // 16: shoal.v1.Member.meta:type_name -> shoal.v1.NodeMeta
 	17, // 17: shoal.v1.MembersResponse.members:type_name -> shoal.v1.Member
 	20, // 18: shoal.v1.RaftStatusResponse.servers:type_name -> shoal.v1.RaftServer
@@ -1985,18 +2290,22 @@ var file_shoal_v1_shoal_proto_depIdxs = []int32{
 	14, // 22: shoal.v1.Shoal.Watch:input_type -> shoal.v1.WatchRequest
 	18, // 23: shoal.v1.Shoal.Members:input_type -> shoal.v1.MembersRequest
 	21, // 24: shoal.v1.Shoal.RaftStatus:input_type -> shoal.v1.RaftStatusRequest
-	25, // 25: shoal.v1.Shoal.Version:input_type -> shoal.v1.VersionRequest
+	29, // 25: shoal.v1.Shoal.Version:input_type -> shoal.v1.VersionRequest
 	23, // 26: shoal.v1.Shoal.ReadIndex:input_type -> shoal.v1.ReadIndexRequest
-	9,  // 27: shoal.v1.Shoal.Txn:output_type -> shoal.v1.TxnResponse
-	11, // 28: shoal.v1.Shoal.Get:output_type -> shoal.v1.GetResponse
-	13, // 29: shoal.v1.Shoal.List:output_type -> shoal.v1.ListResponse
-	15, // 30: shoal.v1.Shoal.Watch:output_type -> shoal.v1.WatchEvent
-	19, // 31: shoal.v1.Shoal.Members:output_type -> shoal.v1.MembersResponse
-	22, // 32: shoal.v1.Shoal.RaftStatus:output_type -> shoal.v1.RaftStatusResponse
-	26, // 33: shoal.v1.Shoal.Version:output_type -> shoal.v1.VersionResponse
-	24, // 34: shoal.v1.Shoal.ReadIndex:output_type -> shoal.v1.ReadIndexResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
+	25, // 27: shoal.v1.Shoal.Logs:input_type -> shoal.v1.LogsRequest
+	27, // 28: shoal.v1.Shoal.Exec:input_type -> shoal.v1.ExecRequest
+	9,  // 29: shoal.v1.Shoal.Txn:output_type -> shoal.v1.TxnResponse
+	11, // 30: shoal.v1.Shoal.Get:output_type -> shoal.v1.GetResponse
+	13, // 31: shoal.v1.Shoal.List:output_type -> shoal.v1.ListResponse
+	15, // 32: shoal.v1.Shoal.Watch:output_type -> shoal.v1.WatchEvent
+	19, // 33: shoal.v1.Shoal.Members:output_type -> shoal.v1.MembersResponse
+	22, // 34: shoal.v1.Shoal.RaftStatus:output_type -> shoal.v1.RaftStatusResponse
+	30, // 35: shoal.v1.Shoal.Version:output_type -> shoal.v1.VersionResponse
+	24, // 36: shoal.v1.Shoal.ReadIndex:output_type -> shoal.v1.ReadIndexResponse
+	26, // 37: shoal.v1.Shoal.Logs:output_type -> shoal.v1.LogChunk
+	28, // 38: shoal.v1.Shoal.Exec:output_type -> shoal.v1.ExecOutput
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2013,7 +2322,7 @@ func file_shoal_v1_shoal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_shoal_proto_rawDesc), len(file_shoal_v1_shoal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   28,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

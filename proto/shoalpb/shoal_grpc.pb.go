@@ -30,6 +30,8 @@ const (
 	Shoal_RaftStatus_FullMethodName = "/shoal.v1.Shoal/RaftStatus"
 	Shoal_Version_FullMethodName    = "/shoal.v1.Shoal/Version"
 	Shoal_ReadIndex_FullMethodName  = "/shoal.v1.Shoal/ReadIndex"
+	Shoal_Logs_FullMethodName       = "/shoal.v1.Shoal/Logs"
+	Shoal_Exec_FullMethodName       = "/shoal.v1.Shoal/Exec"
 )
 
 // ShoalClient is the client API for Shoal service.
@@ -49,6 +51,10 @@ type ShoalClient interface {
 	// ReadIndex is served by the leader: a replica that has applied the
 	// returned revision can answer a linearizable read locally.
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
+	// Logs and Exec are served by the agent running the pod; any agent
+	// forwards them there.
+	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
+	Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecOutput], error)
 }
 
 type shoalClient struct {
@@ -148,6 +154,44 @@ func (c *shoalClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, opts 
 	return out, nil
 }
 
+func (c *shoalClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shoal_ServiceDesc.Streams[1], Shoal_Logs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LogsRequest, LogChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shoal_LogsClient = grpc.ServerStreamingClient[LogChunk]
+
+func (c *shoalClient) Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecOutput], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shoal_ServiceDesc.Streams[2], Shoal_Exec_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecRequest, ExecOutput]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shoal_ExecClient = grpc.ServerStreamingClient[ExecOutput]
+
 // ShoalServer is the server API for Shoal service.
 // All implementations must embed UnimplementedShoalServer
 // for forward compatibility.
@@ -165,6 +209,10 @@ type ShoalServer interface {
 	// ReadIndex is served by the leader: a replica that has applied the
 	// returned revision can answer a linearizable read locally.
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
+	// Logs and Exec are served by the agent running the pod; any agent
+	// forwards them there.
+	Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
+	Exec(*ExecRequest, grpc.ServerStreamingServer[ExecOutput]) error
 	mustEmbedUnimplementedShoalServer()
 }
 
@@ -198,6 +246,12 @@ func (UnimplementedShoalServer) Version(context.Context, *VersionRequest) (*Vers
 }
 func (UnimplementedShoalServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
+}
+func (UnimplementedShoalServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
+	return status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedShoalServer) Exec(*ExecRequest, grpc.ServerStreamingServer[ExecOutput]) error {
+	return status.Error(codes.Unimplemented, "method Exec not implemented")
 }
 func (UnimplementedShoalServer) mustEmbedUnimplementedShoalServer() {}
 func (UnimplementedShoalServer) testEmbeddedByValue()               {}
@@ -357,6 +411,28 @@ func _Shoal_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Shoal_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(LogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ShoalServer).Logs(m, &grpc.GenericServerStream[LogsRequest, LogChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shoal_LogsServer = grpc.ServerStreamingServer[LogChunk]
+
+func _Shoal_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExecRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ShoalServer).Exec(m, &grpc.GenericServerStream[ExecRequest, ExecOutput]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shoal_ExecServer = grpc.ServerStreamingServer[ExecOutput]
+
 // Shoal_ServiceDesc is the grpc.ServiceDesc for Shoal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -397,6 +473,16 @@ var Shoal_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _Shoal_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Logs",
+			Handler:       _Shoal_Logs_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Exec",
+			Handler:       _Shoal_Exec_Handler,
 			ServerStreams: true,
 		},
 	},

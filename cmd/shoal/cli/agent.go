@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/shoal-dev/shoal/agent"
+	"github.com/shoal-dev/shoal/sched"
 )
 
 type agentFlags struct {
@@ -33,6 +34,7 @@ type agentFlags struct {
 	encrypt   string
 	logLevel  string
 	logFormat string
+	policy    string
 }
 
 func newAgentCmd(g *globals) *cobra.Command {
@@ -79,6 +81,10 @@ name as key; flags on the command line win.`,
 	fl.Uint64Var(&f.cfg.SnapshotThreshold, "snapshot-threshold", 0, "log entries between Raft snapshots (0: default 8192)")
 	fl.Uint64Var(&f.cfg.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot (0: default 10240)")
 	fl.DurationVar(&f.cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether a snapshot is due (0: default 30s)")
+	fl.StringVar(&f.cfg.Runtime, "runtime", f.cfg.Runtime, "runtime driver: process (containers as processes of the agent) or sim (runs nothing; for scale tests)")
+	fl.StringVar(&f.policy, "scheduler-policy", "spread", "spread (least allocated) or binpack (most allocated)")
+	fl.DurationVar(&f.cfg.PodEvictionTimeout, "pod-eviction-timeout", f.cfg.PodEvictionTimeout, "how long a node may be dead before its pods are failed and replaced elsewhere")
+	fl.DurationVar(&f.cfg.RestartBackoff, "restart-backoff", f.cfg.RestartBackoff, "first delay before restarting a crashed container (doubles up to 5m)")
 	fl.BoolVar(&f.cfg.EnableDebug, "enable-debug", false, "serve the Go profiler under /debug/pprof/ on the HTTP port")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -118,6 +124,14 @@ func (f *agentFlags) build() (agent.Config, error) {
 		mem = q.Value()
 	}
 	cfg.CPUMillis, cfg.MemoryBytes = cpu, mem
+	switch f.policy {
+	case "spread", "":
+		cfg.SchedulerPolicy = sched.PolicySpread
+	case "binpack":
+		cfg.SchedulerPolicy = sched.PolicyBinpack
+	default:
+		return cfg, fmt.Errorf("--scheduler-policy %q: want spread or binpack", f.policy)
+	}
 	if f.encrypt != "" {
 		key, err := base64.StdEncoding.DecodeString(f.encrypt)
 		if err != nil {

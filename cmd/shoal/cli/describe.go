@@ -91,6 +91,9 @@ func describe(w io.Writer, o *pb.Object, now time.Time) {
 		fmt.Fprintf(tw, "Controlled By:\t%s/%s\n", ref.GetKind(), ref.GetName())
 	}
 	_ = tw.Flush()
+	if describeWorkload(w, o, now) {
+		return
+	}
 	switch o.GetKind() {
 	case "Namespace":
 		fmt.Fprintln(w, "Status:      Active")

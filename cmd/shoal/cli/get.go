@@ -274,13 +274,17 @@ func indentJSON(w *strings.Builder, b []byte) error {
 	return nil
 }
 
-// columns of a kind's table: headers and a row function.
+// columns of a kind's table: headers and a row function, and the extra
+// columns of -o wide (REVISION and LABELS when a kind names none).
 type columns struct {
 	headers []string
 	row     func(o *pb.Object, now time.Time) []string
+	wide    []string
+	wideRow func(o *pb.Object) []string
 }
 
-// tables holds the table layout of each kind; a new kind adds an entry.
+// tables holds the table layout of each kind; a new kind adds an entry
+// (workload kinds are in tables.go).
 var tables = map[string]columns{
 	"Namespace": {
 		headers: []string{"NAME", "STATUS", "AGE"},
@@ -323,7 +327,11 @@ func printTable(w io.Writer, objs []*pb.Object, wide, allNamespaces bool) error 
 				h = append([]string{"NAMESPACE"}, h...)
 			}
 			if wide {
-				h = append(h, "REVISION", "LABELS")
+				if cols.wide != nil {
+					h = append(h, cols.wide...)
+				} else {
+					h = append(h, "REVISION", "LABELS")
+				}
 			}
 			fmt.Fprintln(tw, strings.Join(h, "\t"))
 			lastKind = o.GetKind()
@@ -333,7 +341,11 @@ func printTable(w io.Writer, objs []*pb.Object, wide, allNamespaces bool) error 
 			row = append([]string{o.GetNamespace()}, row...)
 		}
 		if wide {
-			row = append(row, fmt.Sprint(o.GetResourceVersion()), labelString(o.GetLabels()))
+			if cols.wideRow != nil {
+				row = append(row, cols.wideRow(o)...)
+			} else {
+				row = append(row, fmt.Sprint(o.GetResourceVersion()), labelString(o.GetLabels()))
+			}
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}

@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +34,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return 1
 	}
@@ -66,6 +71,12 @@ API from any of them.
 		newDescribeCmd(g),
 		newDeleteCmd(g),
 		newClusterCmd(g),
+		newScaleCmd(g),
+		newCordonCmd(g, true),
+		newCordonCmd(g, false),
+		newDrainCmd(g),
+		newLogsCmd(g),
+		newExecCmd(g),
 		newVersionCmd(g),
 	)
 	return root

@@ -1,0 +1,27 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/runtime/process"
+	"github.com/shoal-dev/shoal/agent/runtime/sim"
+)
+
+// newDriver opens the runtime driver named by the config; its state lives
+// under DATA_DIR/runtime.
+func newDriver(cfg Config, log *slog.Logger) (runtime.Driver, error) {
+	switch cfg.Runtime {
+	case "process", "":
+		d, err := process.New(process.Config{Dir: filepath.Join(cfg.DataDir, "runtime"), Logger: log.With("component", "runtime")})
+		if err != nil {
+			return nil, fmt.Errorf("process runtime: %w", err)
+		}
+		return d, nil
+	case "sim":
+		return sim.New(), nil
+	}
+	return nil, fmt.Errorf("unknown runtime %q", cfg.Runtime)
+}

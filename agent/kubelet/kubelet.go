@@ -1,0 +1,359 @@
+// Package kubelet does the kubelet's duties on one agent: it watches the
+// local replica for pods bound to this node and makes them so through the
+// runtime driver, runs their probes, restarts containers by restart policy
+// with exponential back-off, and reports pod status in batched writes.
+//
+// One goroutine (the sync loop) owns all pod state; probes and container
+// stops run in their own goroutines and report back to it on channels. It
+// must not schedule pods or run controllers.
+package kubelet
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/consensus/state"
+	"github.com/shoal-dev/shoal/object"
+	pb "github.com/shoal-dev/shoal/proto/shoalpb"
+)
+
+// Writer commits status writes (the agent's API server, which forwards to
+// the leader).
+type Writer interface {
+	Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error)
+}
+
+// Config configures a Kubelet.
+type Config struct {
+	Node   string
+	NodeIP string
+	Driver runtime.Driver
+	Store  *state.Store
+	Writer Writer
+	Logger *slog.Logger
+	Clock  func() time.Time
+	// RestartBackoff is the first restart delay after a container exits;
+	// it doubles at each restart up to MaxBackoff and resets after a
+	// container has run for BackoffReset.
+	RestartBackoff time.Duration
+	MaxBackoff     time.Duration
+	BackoffReset   time.Duration
+	// StatusInterval batches status writes.
+	StatusInterval time.Duration
+	// ResyncInterval bounds how long a change can wait for the sync loop.
+	ResyncInterval time.Duration
+}
+
+// DefaultConfig returns the Kubernetes timings: 10 s first back-off, 5 min
+// cap, reset after 10 min of running.
+func DefaultConfig() Config {
+	return Config{
+		RestartBackoff: 10 * time.Second,
+		MaxBackoff:     5 * time.Minute,
+		BackoffReset:   10 * time.Minute,
+		StatusInterval: 200 * time.Millisecond,
+		ResyncInterval: time.Second,
+	}
+}
+
+// Kubelet runs the pods of one node.
+type Kubelet struct {
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex // guards pods for Logs and Exec, which run outside the loop
+	pods map[string]*podState
+
+	probeResults chan probeResult
+	stopped      chan stopResult
+	wg           sync.WaitGroup
+
+	statusMu  sync.Mutex
+	pending   map[string]*pb.Object // pod key -> status write waiting
+	written   map[string]string     // pod uid -> last status JSON written
+	statusSig chan struct{}
+}
+
+// New returns a kubelet; Run starts it.
+func New(cfg Config) *Kubelet {
+	def := DefaultConfig()
+	if cfg.RestartBackoff == 0 {
+		cfg.RestartBackoff = def.RestartBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = def.MaxBackoff
+	}
+	if cfg.BackoffReset == 0 {
+		cfg.BackoffReset = def.BackoffReset
+	}
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = def.StatusInterval
+	}
+	if cfg.ResyncInterval == 0 {
+		cfg.ResyncInterval = def.ResyncInterval
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Kubelet{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		pods:         map[string]*podState{},
+		probeResults: make(chan probeResult, 256),
+		stopped:      make(chan stopResult, 64),
+		pending:      map[string]*pb.Object{},
+		written:      map[string]string{},
+		statusSig:    make(chan struct{}, 1),
+	}
+}
+
+// Run adopts what the driver already runs, then syncs pods until ctx ends.
+// Containers keep running when it returns: an agent restart re-adopts them.
+func (k *Kubelet) Run(ctx context.Context) {
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		k.statusLoop(ctx)
+	}()
+	k.adopt()
+	tick := time.NewTicker(k.cfg.ResyncInterval)
+	defer tick.Stop()
+	events := k.cfg.Driver.Events()
+	for {
+		changed := k.cfg.Store.Changed()
+		k.sync(ctx)
+		select {
+		case <-ctx.Done():
+			k.shutdown()
+			return
+		case <-changed:
+		case <-tick.C:
+		case st, ok := <-events:
+			if !ok {
+				events = nil // the driver closed: the agent is stopping
+				continue
+			}
+			k.onExit(st)
+		case r := <-k.probeResults:
+			k.onProbe(ctx, r)
+		case r := <-k.stopped:
+			k.onStopped(r)
+		}
+	}
+}
+
+func (k *Kubelet) shutdown() {
+	k.mu.Lock()
+	for _, p := range k.pods {
+		for _, c := range p.containers {
+			c.stopProbes()
+		}
+	}
+	k.mu.Unlock()
+	k.wg.Wait()
+}
+
+// boundPods lists the non-deleted pods bound to this node.
+func (k *Kubelet) boundPods() map[string]*corev1.Pod {
+	objs, _ := k.cfg.Store.List("Pod", "", nil)
+	out := map[string]*corev1.Pod{}
+	for _, o := range objs {
+		var peek struct {
+			Spec struct {
+				NodeName string `json:"nodeName"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal(o.GetSpec(), &peek); err != nil || peek.Spec.NodeName != k.cfg.Node {
+			continue
+		}
+		var pod corev1.Pod
+		if err := object.Decode(o, &pod); err != nil {
+			k.log.Warn("decode pod", "pod", o.GetNamespace()+"/"+o.GetName(), "err", err)
+			continue
+		}
+		out[string(pod.UID)] = &pod
+	}
+	return out
+}
+
+// sync brings every pod bound here toward its spec and drops the rest.
+func (k *Kubelet) sync(ctx context.Context) {
+	bound := k.boundPods()
+	now := k.cfg.Clock()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for uid, pod := range bound {
+		p, ok := k.pods[uid]
+		if !ok {
+			p = newPodState(pod)
+			k.pods[uid] = p
+			k.log.Info("pod bound here", "pod", p.key())
+		}
+		p.pod = pod
+		if isTerminal(pod) && !p.terminal {
+			// Failed or finished by someone else (node lost while away):
+			// stop what still runs and never restart it.
+			p.terminal = true
+			k.stopPodLocked(p, "pod is "+string(pod.Status.Phase))
+		}
+		if !p.terminal {
+			k.syncPodLocked(ctx, p, now)
+		}
+		k.queueStatusLocked(p, now)
+	}
+	for uid, p := range k.pods {
+		if _, ok := bound[uid]; ok {
+			continue
+		}
+		if !p.removing {
+			p.removing = true
+			k.log.Info("pod gone or bound elsewhere: stopping", "pod", p.key())
+			k.stopPodLocked(p, "pod deleted")
+		}
+		if p.allStopped() {
+			k.wg.Add(1)
+			go func(uid string, grace time.Duration) {
+				defer k.wg.Done()
+				cctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
+				defer cancel()
+				if err := k.cfg.Driver.RemovePod(cctx, uid, grace); err != nil {
+					k.log.Warn("remove pod", "uid", uid, "err", err)
+				}
+			}(uid, p.grace())
+			delete(k.pods, uid)
+			k.statusMu.Lock()
+			delete(k.written, uid)
+			k.statusMu.Unlock()
+		}
+	}
+}
+
+func isTerminal(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded
+}
+
+// adopt takes over the containers the driver runs from before an agent
+// restart: the newest attempt of each container becomes its current one;
+// containers of pods no longer bound here are stopped by the first sync.
+func (k *Kubelet) adopt() {
+	list, err := k.cfg.Driver.List()
+	if err != nil {
+		k.log.Warn("list runtime containers", "err", err)
+		return
+	}
+	bound := k.boundPods()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, st := range list {
+		uid := st.ID.PodUID
+		p, ok := k.pods[uid]
+		if !ok {
+			pod := bound[uid]
+			if pod == nil {
+				// Not ours any more: a placeholder so that sync stops it.
+				pod = &corev1.Pod{}
+				pod.UID = typesUID(uid)
+				pod.Namespace, pod.Name = st.Pod.Namespace, st.Pod.Name
+			}
+			p = newPodState(pod)
+			k.pods[uid] = p
+		}
+		c := p.container(st.ID.Name)
+		if c.attempt > st.ID.Attempt {
+			continue
+		}
+		c.adopt(st)
+		k.log.Info("adopted container", "pod", p.key(), "container", st.ID.Name, "attempt", st.ID.Attempt, "running", st.Running)
+	}
+}
+
+// onExit records a container exit reported by the driver.
+func (k *Kubelet) onExit(st runtime.Status) {
+	if st.Running {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := k.pods[st.ID.PodUID]
+	if p == nil {
+		return
+	}
+	c := p.containers[st.ID.Name]
+	if c == nil || c.attempt != st.ID.Attempt {
+		return
+	}
+	c.exited(st, k.cfg.Clock())
+	k.log.Info("container exited", "pod", p.key(), "container", c.name, "attempt", c.attempt, "code", st.ExitCode, "reason", st.Reason)
+}
+
+type stopResult struct {
+	uid, name string
+	attempt   int
+	st        runtime.Status
+	err       error
+}
+
+func (k *Kubelet) onStopped(r stopResult) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := k.pods[r.uid]
+	if p == nil {
+		return
+	}
+	c := p.containers[r.name]
+	if c == nil || c.attempt != r.attempt {
+		return
+	}
+	c.stopping = false
+	if r.err != nil {
+		k.log.Warn("stop container", "pod", p.key(), "container", r.name, "err", r.err)
+		return
+	}
+	if c.running {
+		c.exited(r.st, k.cfg.Clock())
+	}
+}
+
+// stopPodLocked stops every running container of p in the background.
+func (k *Kubelet) stopPodLocked(p *podState, why string) {
+	for _, c := range p.containers {
+		k.stopContainerLocked(p, c, why)
+	}
+}
+
+func (k *Kubelet) stopContainerLocked(p *podState, c *ctrState, why string) {
+	c.stopProbes()
+	if !c.running || c.stopping {
+		return
+	}
+	c.stopping = true
+	id := c.id()
+	grace := p.grace()
+	k.log.Info("stopping container", "pod", p.key(), "container", c.name, "why", why, "grace", grace)
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
+		defer cancel()
+		st, err := k.cfg.Driver.Stop(ctx, id, grace)
+		k.stopped <- stopResult{uid: id.PodUID, name: id.Name, attempt: id.Attempt, st: st, err: err}
+	}()
+}
+
+func (p *podState) grace() time.Duration {
+	if p.pod != nil && p.pod.Spec.TerminationGracePeriodSeconds != nil {
+		return time.Duration(*p.pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return 30 * time.Second
+}
+
+func (p *podState) key() string { return p.namespace + "/" + p.name }

@@ -1,0 +1,276 @@
+package kubelet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/shoal-dev/shoal/agent/runtime"
+)
+
+func typesUID(s string) types.UID { return types.UID(s) }
+
+// podState is the kubelet's record of one pod bound here.
+type podState struct {
+	uid, namespace, name string
+	pod                  *corev1.Pod
+	containers           map[string]*ctrState
+	startTime            time.Time
+	terminal             bool // failed or succeeded: never restart
+	removing             bool // deleted or bound elsewhere: stop and forget
+}
+
+func newPodState(pod *corev1.Pod) *podState {
+	return &podState{uid: string(pod.UID), namespace: pod.Namespace, name: pod.Name, pod: pod, containers: map[string]*ctrState{}}
+}
+
+func (p *podState) container(name string) *ctrState {
+	c := p.containers[name]
+	if c == nil {
+		c = &ctrState{podUID: p.uid, name: name, attempt: -1}
+		p.containers[name] = c
+	}
+	return c
+}
+
+func (p *podState) allStopped() bool {
+	for _, c := range p.containers {
+		if c.running || c.stopping {
+			return false
+		}
+	}
+	return true
+}
+
+// ctrState is one container's lifecycle as the kubelet sees it.
+type ctrState struct {
+	podUID, name string
+	attempt      int // current attempt; -1 before the first start
+	running      bool
+	stopping     bool
+	startedAt    time.Time
+	cur          *corev1.ContainerStateTerminated // the current attempt's exit
+	last         *corev1.ContainerStateTerminated // the previous attempt's exit
+	killReason   string                           // why the kubelet killed it (probe failure)
+
+	backoff      time.Duration
+	backoffUntil time.Time
+	waiting      string // reason while not running: ContainerCreating, CrashLoopBackOff, ...
+	waitingMsg   string
+
+	ready    bool // readiness probe passed (or none)
+	started  bool // startup probe passed (or none)
+	failures map[probeKind]int
+	passes   map[probeKind]int
+	cancel   context.CancelFunc // stops the probe goroutines
+}
+
+func (c *ctrState) id() runtime.ContainerID {
+	return runtime.ContainerID{PodUID: c.podUID, Name: c.name, Attempt: c.attempt}
+}
+
+func (c *ctrState) stopProbes() {
+	if c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
+	}
+}
+
+// adopt takes a driver status as the current attempt.
+func (c *ctrState) adopt(st runtime.Status) {
+	c.attempt = st.ID.Attempt
+	c.running = st.Running
+	c.startedAt = st.StartedAt
+	if !st.Running {
+		c.cur = terminated(st, "")
+	}
+}
+
+func terminated(st runtime.Status, why string) *corev1.ContainerStateTerminated {
+	msg := st.Message
+	if why != "" {
+		msg = strings.TrimSpace(why + " " + msg)
+	}
+	return &corev1.ContainerStateTerminated{
+		ExitCode:   int32(st.ExitCode),
+		Reason:     st.Reason,
+		Message:    msg,
+		StartedAt:  metav1.NewTime(st.StartedAt),
+		FinishedAt: metav1.NewTime(st.FinishedAt),
+	}
+}
+
+// exited records the end of the current attempt and arms the back-off.
+func (c *ctrState) exited(st runtime.Status, now time.Time) {
+	c.stopProbes()
+	c.running, c.stopping, c.ready = false, false, false
+	c.cur = terminated(st, c.killReason)
+	c.killReason = ""
+	if st.FinishedAt.IsZero() {
+		c.cur.FinishedAt = metav1.NewTime(now)
+	}
+}
+
+// syncPodLocked starts containers that should run and restarts exited ones
+// by restart policy once their back-off has passed.
+func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time) {
+	if p.startTime.IsZero() {
+		p.startTime = now
+	}
+	for i := range p.pod.Spec.Containers {
+		spec := &p.pod.Spec.Containers[i]
+		c := p.container(spec.Name)
+		if c.running || c.stopping {
+			continue
+		}
+		if c.attempt >= 0 {
+			if !shouldRestart(p.pod.Spec.RestartPolicy, c.cur) {
+				continue
+			}
+			if c.backoffUntil.IsZero() {
+				ranFor := c.cur.FinishedAt.Sub(c.cur.StartedAt.Time)
+				switch {
+				case c.backoff == 0 || ranFor >= k.cfg.BackoffReset:
+					c.backoff = k.cfg.RestartBackoff
+				default:
+					c.backoff = min(2*c.backoff, k.cfg.MaxBackoff)
+				}
+				c.backoffUntil = c.cur.FinishedAt.Add(c.backoff)
+			}
+			if now.Before(c.backoffUntil) {
+				c.waiting = "CrashLoopBackOff"
+				c.waitingMsg = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
+					c.backoff.Round(time.Second), c.name, p.name, p.namespace, p.uid)
+				continue
+			}
+		}
+		k.startContainerLocked(ctx, p, c, spec, now)
+	}
+}
+
+func shouldRestart(policy corev1.RestartPolicy, last *corev1.ContainerStateTerminated) bool {
+	switch policy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return last != nil && last.ExitCode != 0
+	}
+	return true
+}
+
+func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrState, spec *corev1.Container, now time.Time) {
+	rs, err := k.containerSpec(p.pod, spec)
+	if err != nil {
+		c.waiting, c.waitingMsg = "CreateContainerConfigError", err.Error()
+		return
+	}
+	attempt := c.attempt + 1
+	st, err := k.cfg.Driver.Start(ctx, runtime.Pod{UID: p.uid, Namespace: p.namespace, Name: p.name}, rs, attempt)
+	if err != nil {
+		c.waiting, c.waitingMsg = "RunContainerError", err.Error()
+		k.log.Warn("start container", "pod", p.key(), "container", c.name, "err", err)
+		// Back off like a crash so a bad spec does not spin.
+		c.attempt = attempt
+		c.cur = &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(),
+			StartedAt: metav1.NewTime(now), FinishedAt: metav1.NewTime(now)}
+		if c.last == nil {
+			c.last = c.cur
+		}
+		c.backoffUntil = time.Time{}
+		return
+	}
+	if c.cur != nil {
+		c.last = c.cur
+	}
+	c.attempt, c.running, c.cur = attempt, true, nil
+	c.startedAt = st.StartedAt
+	c.waiting, c.waitingMsg = "", ""
+	c.backoffUntil = time.Time{}
+	c.ready = spec.ReadinessProbe == nil
+	c.started = spec.StartupProbe == nil
+	c.failures, c.passes = map[probeKind]int{}, map[probeKind]int{}
+	k.log.Info("container started", "pod", p.key(), "container", c.name, "attempt", attempt, "pid", st.PID)
+	k.startProbesLocked(p, c, spec)
+}
+
+// containerSpec resolves env and ports for the driver.
+func (k *Kubelet) containerSpec(pod *corev1.Pod, c *corev1.Container) (runtime.ContainerSpec, error) {
+	rs := runtime.ContainerSpec{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir}
+	for _, e := range c.Env {
+		v := e.Value
+		if src := e.ValueFrom; src != nil {
+			switch {
+			case src.FieldRef != nil:
+				val, err := k.fieldValue(pod, src.FieldRef.FieldPath)
+				if err != nil {
+					return rs, fmt.Errorf("env %s: %w", e.Name, err)
+				}
+				v = val
+			case src.ConfigMapKeyRef != nil:
+				val, ok, err := k.configMapValue(pod.Namespace, src.ConfigMapKeyRef)
+				if err != nil {
+					return rs, fmt.Errorf("env %s: %w", e.Name, err)
+				}
+				if !ok {
+					continue
+				}
+				v = val
+			}
+		}
+		rs.Env = append(rs.Env, e.Name+"="+v)
+	}
+	for _, port := range c.Ports {
+		rs.Ports = append(rs.Ports, runtime.Port{Name: port.Name, ContainerPort: port.ContainerPort, HostPort: port.HostPort, Protocol: string(port.Protocol)})
+	}
+	if q, ok := c.Resources.Limits[corev1.ResourceCPU]; ok {
+		rs.CPUMillis = q.MilliValue()
+	}
+	if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+		rs.MemoryBytes = q.Value()
+	}
+	return rs, nil
+}
+
+func (k *Kubelet) fieldValue(pod *corev1.Pod, path string) (string, error) {
+	switch path {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return pod.Namespace, nil
+	case "metadata.uid":
+		return string(pod.UID), nil
+	case "spec.nodeName":
+		return k.cfg.Node, nil
+	case "status.podIP", "status.hostIP":
+		return k.cfg.NodeIP, nil
+	}
+	return "", fmt.Errorf("fieldRef %q is not supported", path)
+}
+
+func (k *Kubelet) configMapValue(ns string, ref *corev1.ConfigMapKeySelector) (string, bool, error) {
+	optional := ref.Optional != nil && *ref.Optional
+	o, _ := k.cfg.Store.Get("ConfigMap", ns, ref.Name)
+	if o == nil {
+		if optional {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("configmap %q not found", ref.Name)
+	}
+	var cm struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := json.Unmarshal(o.GetSpec(), &cm); err != nil {
+		return "", false, fmt.Errorf("configmap %q: %w", ref.Name, err)
+	}
+	v, ok := cm.Data[ref.Key]
+	if !ok && !optional {
+		return "", false, fmt.Errorf("key %q not found in configmap %q", ref.Key, ref.Name)
+	}
+	return v, ok, nil
+}
