@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -147,7 +149,13 @@ func (a *Agent) applyWrites(ctx context.Context, who string, writes []controller
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := a.api.Txn(cctx, req); err != nil {
-		a.log.Debug("controller writes refused, will recompute", "controller", who, "writes", len(writes), "err", err)
+		switch status.Code(err) {
+		case codes.Aborted, codes.NotFound, codes.AlreadyExists, codes.Unavailable, codes.DeadlineExceeded:
+			// Raced another writer or lost the lead: recompute on fresh state.
+			a.log.Debug("controller writes refused, will recompute", "controller", who, "writes", len(writes), "err", err)
+		default:
+			a.log.Warn("controller writes refused", "controller", who, "writes", len(writes), "err", err)
+		}
 		return
 	}
 	for _, w := range writes {

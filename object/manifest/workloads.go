@@ -46,6 +46,9 @@ var (
 		"spec.taints[].key",
 		"spec.taints[].value",
 		"spec.taints[].effect",
+		// Set by the node lifecycle controller on NoExecute taints, as in
+		// Kubernetes; a round-tripped Node carries it.
+		"spec.taints[].timeAdded",
 	}
 
 	eventFields = []string{

@@ -356,7 +356,6 @@ func TestWorkloadRules(t *testing.T) {
 			"spec.template.spec.restartPolicy", `"OnFailure": not supported; supported values: "Always"`},
 		{"pod CIDR", "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.0.0.1/24}\n", "spec.podCIDR", `"10.0.0.1/24": must not have bits set beyond the prefix length`},
 		{"duplicate taint", "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {taints: [{key: k, effect: NoSchedule}, {key: k, value: v, effect: NoSchedule}]}\n", "spec.taints[1]", "taint k:NoSchedule is also spec.taints[0]"},
-		{"taint time", "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {taints: [{key: k, effect: NoExecute, timeAdded: \"2026-01-01T00:00:00Z\"}]}\n", "spec.taints[0].timeAdded", "not supported"},
 		{"node namespace", "apiVersion: v1\nkind: Node\nmetadata: {name: n1, namespace: default}\n", "metadata.namespace", `"default": a Node is cluster-scoped`},
 		{"event type", "apiVersion: v1\nkind: Event\nmetadata: {name: e}\ninvolvedObject: {kind: Pod, name: p}\ntype: Error\n", "type", `"Error": not supported; supported values: "Normal", "Warning"`},
 		{"event count", "apiVersion: v1\nkind: Event\nmetadata: {name: e}\ninvolvedObject: {kind: Pod, name: p}\ncount: -1\n", "count", "-1: must be greater than or equal to 0"},

@@ -27,6 +27,8 @@ const (
 
 	// ReasonNodeLost is the reason of a pod failed because its node died.
 	ReasonNodeLost = "NodeLost"
+	// ReasonNodeNotReady marks a pod not Ready because its node is dead.
+	ReasonNodeNotReady = "NodeNotReady"
 
 	ReasonTaint   = "TaintNodeUnreachable"
 	ReasonUntaint = "RemoveTaintNodeUnreachable"
@@ -54,7 +56,9 @@ var UnreachableTaint = corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: co
 // reconcile writes an object once, so a flip takes two passes: the condition
 // first (what the scheduler, proxy and DNS read), the taint next.
 //
-// When dead for at least evictionTimeout, every pod on the node not yet
+// While dead, every Ready pod on it has its Ready and ContainersReady
+// conditions set False at once (as Kubernetes' MarkPodsNotReady), so
+// endpoints drop it before eviction. When dead for at least evictionTimeout, every pod on the node not yet
 // finished is failed (phase Failed, reason NodeLost, Ready condition False,
 // container statuses kept). As in Kubernetes' taint-based eviction, a pod
 // that tolerates the unreachable taint is exempt when its toleration has no
@@ -79,15 +83,22 @@ func Reconcile(env controller.Env, node *corev1.Node, alive bool, deadSince time
 	}
 
 	// A zero deadSince means the runner does not know when the node died;
-	// failing pods then could fail them at once, so nothing is evicted.
-	if !alive && !deadSince.IsZero() {
+	// failing pods then could fail them at once, so nothing is evicted (its
+	// pods are still marked not Ready: that needs no time).
+	if !alive {
+		known := !deadSince.IsZero()
 		dead := env.Now.Sub(deadSince)
 		for _, p := range pods {
 			if p.Spec.NodeName != node.Name || controller.IsPodTerminal(p) {
 				continue
 			}
 			timeout, evict := podTimeout(p, evictionTimeout)
-			if !evict || dead < timeout {
+			if !known || !evict || dead < timeout {
+				// Not evicted yet, but no longer Ready: nothing should send
+				// it traffic while its node is unreachable.
+				if controller.IsPodReady(p) {
+					writes = append(writes, controller.Write{Action: controller.UpdateStatus, Kind: controller.KindPod, Object: notReadyPod(p, now), Reason: ReasonNodeNotReady})
+				}
 				continue
 			}
 			writes = append(writes, controller.Write{Action: controller.UpdateStatus, Kind: controller.KindPod, Object: failPod(p, node.Name, now), Reason: ReasonNodeLost})
@@ -235,5 +246,20 @@ func failPod(p *corev1.Pod, nodeName string, now metav1.Time) *corev1.Pod {
 		return c
 	}
 	c.Status.Conditions = append(c.Status.Conditions, ready)
+	return c
+}
+
+// notReadyPod returns p with its Ready and ContainersReady conditions False.
+func notReadyPod(p *corev1.Pod, now metav1.Time) *corev1.Pod {
+	c := p.DeepCopy()
+	for i := range c.Status.Conditions {
+		cond := &c.Status.Conditions[i]
+		if (cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady)  {
+			cond.Status = corev1.ConditionFalse
+			cond.Reason = ReasonNodeNotReady
+			cond.Message = "node " + p.Spec.NodeName + " is unreachable"
+			cond.LastTransitionTime = now
+		}
+	}
 	return c
 }

@@ -1,6 +1,7 @@
 package nodelifecycle
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -18,9 +19,15 @@ var (
 	now     = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	earlier = metav1.NewTime(now.Add(-time.Hour))
 	nowT    = metav1.NewTime(now)
+	// marked is when this controller marked a pod not Ready: after its node
+	// died, before now.
+	marked = metav1.NewTime(now.Add(-5 * time.Second))
 )
 
-const timeout = 10 * time.Second
+const (
+	timeout     = 10 * time.Second
+	unreachable = "node n1 is unreachable"
+)
 
 func ptr[T any](v T) *T { return &v }
 
@@ -64,6 +71,35 @@ func withTaints(ts ...corev1.Taint) nodeOpt {
 	return func(n *corev1.Node) { n.Spec.Taints = ts }
 }
 
+// podCond is a pod condition.
+func podCond(t corev1.PodConditionType, s corev1.ConditionStatus, reason, message string, at metav1.Time) corev1.PodCondition {
+	return corev1.PodCondition{Type: t, Status: s, Reason: reason, Message: message, LastTransitionTime: at}
+}
+
+// podConds is what the kubelet writes, in its order, with the given Ready
+// and ContainersReady conditions: Initialized and PodScheduled True since
+// earlier.
+func podConds(ready, containersReady corev1.PodCondition) []corev1.PodCondition {
+	return []corev1.PodCondition{
+		podCond(corev1.PodInitialized, corev1.ConditionTrue, "", "", earlier),
+		ready,
+		containersReady,
+		podCond(corev1.PodScheduled, corev1.ConditionTrue, "", "", earlier),
+	}
+}
+
+// The conditions a ready pod of the fixture is written with: NodeNotReady
+// sets Ready and ContainersReady False since now; NodeLost sets Ready False
+// since now and leaves ContainersReady alone.
+var (
+	notReadyConds = podConds(
+		podCond(corev1.PodReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, nowT),
+		podCond(corev1.ContainersReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, nowT))
+	lostConds = podConds(
+		podCond(corev1.PodReady, corev1.ConditionFalse, ReasonNodeLost, "", nowT),
+		podCond(corev1.ContainersReady, corev1.ConditionTrue, "", "", earlier))
+)
+
 type podOpt func(*corev1.Pod)
 
 // pod is a ready Running pod on n1 with one container that restarted once.
@@ -73,10 +109,9 @@ func pod(name string, opts ...podOpt) *corev1.Pod {
 		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "img"}}},
 		Status: corev1.PodStatus{
 			Phase: corev1.PodRunning,
-			Conditions: []corev1.PodCondition{
-				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: earlier},
-				{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: earlier},
-			},
+			Conditions: podConds(
+				podCond(corev1.PodReady, corev1.ConditionTrue, "", "", earlier),
+				podCond(corev1.ContainersReady, corev1.ConditionTrue, "", "", earlier)),
 			ContainerStatuses: []corev1.ContainerStatus{{Name: "c", Ready: true, RestartCount: 1,
 				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: earlier}}}},
 		},
@@ -96,6 +131,21 @@ func tolerating(seconds *int64) podOpt {
 	}
 }
 
+// notReady is a pod the kubelet reports not ready: its container is not.
+func notReady(p *corev1.Pod) {
+	p.Status.Conditions = podConds(
+		podCond(corev1.PodReady, corev1.ConditionFalse, "ContainersNotReady", "", earlier),
+		podCond(corev1.ContainersReady, corev1.ConditionFalse, "ContainersNotReady", "", earlier))
+	p.Status.ContainerStatuses[0].Ready = false
+}
+
+// markedNotReady is a pod this controller marked not Ready at marked.
+func markedNotReady(p *corev1.Pod) {
+	p.Status.Conditions = podConds(
+		podCond(corev1.PodReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, marked),
+		podCond(corev1.ContainersReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, marked))
+}
+
 func TestReconcile(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -107,7 +157,15 @@ func TestReconcile(t *testing.T) {
 		want      []string
 		wantReady *corev1.NodeCondition // the Ready condition written, if any
 		wantTaint []corev1.Taint        // the taints written, if the spec is
-		passes    int                   // reconciles after applying until no writes; 0 means 1
+		// wantConds are the conditions of a pod written, by name; a pod
+		// not listed must have notReadyConds (NodeNotReady) or lostConds
+		// (NodeLost). Everything else of a written pod must be as read, but
+		// for phase, reason and message of a NodeLost one.
+		wantConds map[string][]corev1.PodCondition
+		// later are the writes of each pass after the first, applying each
+		// pass's writes: the pass count is len(later)+1, and the pass after
+		// the last must write nothing.
+		later [][]string
 	}{
 		{
 			name:      "a new live node gets Ready True",
@@ -120,30 +178,85 @@ func TestReconcile(t *testing.T) {
 			name:  "alive and Ready: no writes",
 			node:  newNode(withReady(true), withTaints(cordon)),
 			alive: true,
-			pods:  []*corev1.Pod{pod("a")},
+			pods:  []*corev1.Pod{pod("a"), pod("b", notReady)},
 		},
 		{
-			name:      "alive to dead: Ready False at once, the taint on the next pass",
-			node:      newNode(withReady(true)),
-			deadFor:   time.Second,
-			pods:      []*corev1.Pod{pod("a")},
-			want:      []string{"UpdateStatus Node n1 (NodeStatusUpdated)"},
+			name:    "alive to dead: Ready False and the pod NotReady at once, the taint on the next pass",
+			node:    newNode(withReady(true)),
+			deadFor: time.Second,
+			pods:    []*corev1.Pod{pod("a")},
+			want: []string{
+				"UpdateStatus Node n1 (NodeStatusUpdated)",
+				"UpdateStatus Pod default/a (NodeNotReady)",
+			},
 			wantReady: ptr(readyCond(false, nowT)),
-			passes:    2,
+			later:     [][]string{{"Update Node n1 (TaintNodeUnreachable)"}},
 		},
 		{
-			name:      "dead with Ready False: the unreachable taint is added",
-			node:      newNode(withReady(false), withTaints(cordon)),
-			deadFor:   time.Second,
-			pods:      []*corev1.Pod{pod("a")},
-			want:      []string{"Update Node n1 (TaintNodeUnreachable)"},
+			name:    "declared dead with two Ready pods: a NodeNotReady write per Ready pod, none for pods not Ready or terminal",
+			node:    newNode(withReady(true), withTaints(cordon)),
+			deadFor: time.Second,
+			pods: []*corev1.Pod{
+				pod("web-1"),
+				pod("unready", notReady),
+				pod("starting", phase(corev1.PodPending), notReady),
+				pod("web-2"),
+				// Terminal, though their stale Ready condition says True.
+				pod("done", phase(corev1.PodSucceeded)),
+				pod("failed", phase(corev1.PodFailed)),
+				pod("elsewhere", onNode("n2")),
+			},
+			want: []string{
+				"UpdateStatus Node n1 (NodeStatusUpdated)",
+				"UpdateStatus Pod default/web-1 (NodeNotReady)",
+				"UpdateStatus Pod default/web-2 (NodeNotReady)",
+			},
+			wantReady: ptr(readyCond(false, nowT)),
+			later:     [][]string{{"Update Node n1 (TaintNodeUnreachable)"}},
+		},
+		{
+			name:    "a Ready pod without ContainersReady: only Ready is set False, nothing added",
+			node:    newNode(withReady(false), withTaints(unreachableTaint())),
+			deadFor: time.Second,
+			pods: []*corev1.Pod{pod("old", func(p *corev1.Pod) {
+				p.Status.Conditions = []corev1.PodCondition{
+					podCond(corev1.PodScheduled, corev1.ConditionTrue, "", "", earlier),
+					{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastProbeTime: earlier, LastTransitionTime: earlier},
+				}
+			})},
+			want: []string{"UpdateStatus Pod default/old (NodeNotReady)"},
+			wantConds: map[string][]corev1.PodCondition{"old": {
+				podCond(corev1.PodScheduled, corev1.ConditionTrue, "", "", earlier),
+				{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: ReasonNodeNotReady, Message: unreachable, LastProbeTime: earlier, LastTransitionTime: nowT},
+			}},
+		},
+		{
+			name:    "dead with Ready False: the unreachable taint is added, the Ready pod marked NotReady",
+			node:    newNode(withReady(false), withTaints(cordon)),
+			deadFor: time.Second,
+			pods:    []*corev1.Pod{pod("a")},
+			want: []string{
+				"Update Node n1 (TaintNodeUnreachable)",
+				"UpdateStatus Pod default/a (NodeNotReady)",
+			},
 			wantTaint: []corev1.Taint{cordon, {Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute, TimeAdded: &nowT}},
 		},
 		{
-			name:    "dead, before the eviction timeout: no writes",
+			name:    "dead, before the eviction timeout: the Ready pod is marked NotReady, not failed",
 			node:    newNode(withReady(false), withTaints(unreachableTaint())),
 			deadFor: timeout - time.Second,
 			pods:    []*corev1.Pod{pod("a")},
+			want:    []string{"UpdateStatus Pod default/a (NodeNotReady)"},
+		},
+		{
+			name:    "dead, pods already NotReady: no pod writes before the timeout",
+			node:    newNode(withReady(false), withTaints(unreachableTaint())),
+			deadFor: timeout - time.Second,
+			pods: []*corev1.Pod{
+				pod("marked", markedNotReady),
+				pod("unready", notReady),
+				pod("forever", tolerating(nil), markedNotReady),
+			},
 		},
 		{
 			name:    "dead for the eviction timeout: its unfinished pods are failed",
@@ -162,7 +275,29 @@ func TestReconcile(t *testing.T) {
 			},
 		},
 		{
-			name:    "tolerations of the unreachable taint: for ever, or for a while",
+			name:    "the timeout passes on pods already NotReady: NodeLost as before, Ready's transition time kept",
+			node:    newNode(withReady(false), withTaints(unreachableTaint())),
+			deadFor: timeout,
+			pods: []*corev1.Pod{
+				pod("marked", markedNotReady),
+				pod("unready", notReady),
+				pod("forever", tolerating(nil), markedNotReady),
+			},
+			want: []string{
+				"UpdateStatus Pod default/marked (NodeLost)",
+				"UpdateStatus Pod default/unready (NodeLost)",
+			},
+			wantConds: map[string][]corev1.PodCondition{
+				"marked": podConds(
+					podCond(corev1.PodReady, corev1.ConditionFalse, ReasonNodeLost, "", marked),
+					podCond(corev1.ContainersReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, marked)),
+				"unready": podConds(
+					podCond(corev1.PodReady, corev1.ConditionFalse, ReasonNodeLost, "", earlier),
+					podCond(corev1.ContainersReady, corev1.ConditionFalse, "ContainersNotReady", "", earlier)),
+			},
+		},
+		{
+			name:    "tolerations of the unreachable taint: for ever, or for a while; all are marked NotReady",
 			node:    newNode(withReady(false), withTaints(unreachableTaint())),
 			deadFor: 10 * time.Second,
 			timeout: time.Minute,
@@ -180,24 +315,34 @@ func TestReconcile(t *testing.T) {
 				}),
 			},
 			want: []string{
+				"UpdateStatus Pod default/default (NodeNotReady)",
+				"UpdateStatus Pod default/forever (NodeNotReady)",
 				"UpdateStatus Pod default/short (NodeLost)",
+				"UpdateStatus Pod default/long (NodeNotReady)",
 				"UpdateStatus Pod default/both (NodeLost)",
+				"UpdateStatus Pod default/tolerates-all (NodeNotReady)",
+				"UpdateStatus Pod default/tolerates-other (NodeNotReady)",
 			},
 		},
 		{
-			name:    "dead since an unknown time: nothing is evicted",
+			name:    "dead since an unknown time: nothing is evicted, Ready pods are marked NotReady",
 			node:    newNode(withReady(false), withTaints(unreachableTaint())),
 			deadFor: 0,
-			pods:    []*corev1.Pod{pod("a")},
+			pods:    []*corev1.Pod{pod("a"), pod("b", markedNotReady)},
+			want:    []string{"UpdateStatus Pod default/a (NodeNotReady)"},
 		},
 		{
-			name:      "dead to alive: Ready True first, the taint goes next; failed pods stay",
-			node:      newNode(withReady(false), withTaints(cordon, unreachableTaint())),
-			alive:     true,
-			pods:      []*corev1.Pod{pod("a", phase(corev1.PodFailed)), pod("b")},
+			name:  "dead to alive: Ready True first, the taint goes next; failed and NotReady pods stay",
+			node:  newNode(withReady(false), withTaints(cordon, unreachableTaint())),
+			alive: true,
+			pods: []*corev1.Pod{
+				pod("a", phase(corev1.PodFailed)),
+				pod("b"),
+				pod("c", markedNotReady), // its kubelet, not this controller, makes it Ready again
+			},
 			want:      []string{"UpdateStatus Node n1 (NodeStatusUpdated)"},
 			wantReady: ptr(readyCond(true, nowT)),
-			passes:    2,
+			later:     [][]string{{"Update Node n1 (RemoveTaintNodeUnreachable)"}},
 		},
 		{
 			name:      "alive and Ready with the taint left: it is removed, others kept",
@@ -238,6 +383,7 @@ func TestReconcile(t *testing.T) {
 			if got := controllertest.Summary(writes); !slices.Equal(got, tt.want) {
 				t.Errorf("writes:\n got %q\nwant %q", got, tt.want)
 			}
+			checkOncePerObject(t, writes)
 			for _, w := range writes {
 				switch o := w.Object.(type) {
 				case *corev1.Node:
@@ -252,41 +398,89 @@ func TestReconcile(t *testing.T) {
 						t.Errorf("taints:\n got %+v\nwant %+v", o.Spec.Taints, tt.wantTaint)
 					}
 				case *corev1.Pod:
-					checkFailed(t, o)
+					in := findPod(t, tt.pods, o.Name)
+					want, ok := tt.wantConds[o.Name]
+					if !ok {
+						want = map[string][]corev1.PodCondition{ReasonNodeNotReady: notReadyConds, ReasonNodeLost: lostConds}[w.Reason]
+					}
+					checkPodWrite(t, w, in, want)
+				}
+			}
+			for name := range tt.wantConds {
+				if !slices.ContainsFunc(writes, func(w controller.Write) bool { return w.Kind == controller.KindPod && w.Object.GetName() == name }) {
+					t.Errorf("pod %s: conditions expected, but it is not written", name)
 				}
 			}
 
+			// Idempotence: applying each pass's writes reaches a fixed
+			// point after exactly len(tt.later)+1 passes.
 			store := controllertest.NewStore(t, now, append([]metav1.Object{tt.node}, objects(tt.pods)...)...)
 			store.Apply(writes)
-			for pass := 1; ; pass++ {
+			var later [][]string
+			for range len(tt.later) + 1 {
 				w := Reconcile(env, store.Node("n1"), tt.alive, deadSince, timeout, store.Pods())
 				if len(w) == 0 {
 					break
 				}
-				if pass == max(tt.passes, 1) {
-					t.Fatalf("reconcile %d after applying still writes: %q", pass, controllertest.Summary(w))
-				}
+				checkOncePerObject(t, w)
+				later = append(later, controllertest.Summary(w))
 				store.Apply(w)
+			}
+			if !slices.EqualFunc(later, tt.later, slices.Equal) {
+				t.Errorf("writes of the passes after the first, applying each:\n got %q\nwant %q", later, tt.later)
 			}
 		})
 	}
 }
 
-// checkFailed checks a pod failed for its lost node.
-func checkFailed(t *testing.T, p *corev1.Pod) {
+// checkOncePerObject checks that a reconcile writes each object at most once.
+func checkOncePerObject(t *testing.T, writes []controller.Write) {
 	t.Helper()
-	if p.Status.Phase != corev1.PodFailed || p.Status.Reason != ReasonNodeLost || p.Status.Message != "node n1 is unreachable" {
-		t.Errorf("pod %s: phase %s reason %q message %q, want Failed NodeLost", p.Name, p.Status.Phase, p.Status.Reason, p.Status.Message)
+	seen := map[string]bool{}
+	for _, w := range writes {
+		k := fmt.Sprintf("%s %s/%s", w.Kind, w.Object.GetNamespace(), w.Object.GetName())
+		if seen[k] {
+			t.Errorf("%s written twice in one pass: %q", k, controllertest.Summary(writes))
+		}
+		seen[k] = true
 	}
-	want := []corev1.PodCondition{
-		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: earlier},
-		{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: ReasonNodeLost, LastTransitionTime: nowT},
+}
+
+func findPod(t *testing.T, pods []*corev1.Pod, name string) *corev1.Pod {
+	t.Helper()
+	for _, p := range pods {
+		if p.Name == name {
+			return p
+		}
 	}
-	if !apiequality.Semantic.DeepEqual(p.Status.Conditions, want) {
-		t.Errorf("pod %s conditions:\n got %+v\nwant %+v", p.Name, p.Status.Conditions, want)
+	t.Fatalf("pod %s written but not given", name)
+	return nil
+}
+
+// checkPodWrite checks that w writes in's status with the conditions want,
+// keeping everything else as read (resourceVersion included: the write is a
+// compare-and-swap of what was read), but for the phase, reason and message
+// of a pod failed for its lost node.
+func checkPodWrite(t *testing.T, w controller.Write, in *corev1.Pod, want []corev1.PodCondition) {
+	t.Helper()
+	if w.Action != controller.UpdateStatus {
+		t.Errorf("pod %s: %v, want an UpdateStatus", in.Name, w)
 	}
-	if len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].RestartCount != 1 {
-		t.Errorf("pod %s container statuses not kept: %+v", p.Name, p.Status.ContainerStatuses)
+	exp := in.DeepCopy()
+	exp.Status.Conditions = want
+	switch w.Reason {
+	case ReasonNodeNotReady:
+	case ReasonNodeLost:
+		exp.Status.Phase, exp.Status.Reason, exp.Status.Message = corev1.PodFailed, ReasonNodeLost, unreachable
+	default:
+		t.Errorf("pod %s: written for %q", in.Name, w.Reason)
+	}
+	got := w.Object.(*corev1.Pod)
+	if !apiequality.Semantic.DeepEqual(got.Status.Conditions, exp.Status.Conditions) {
+		t.Errorf("pod %s (%s) conditions:\n got %+v\nwant %+v", in.Name, w.Reason, got.Status.Conditions, exp.Status.Conditions)
+	}
+	if !apiequality.Semantic.DeepEqual(got, exp) {
+		t.Errorf("pod %s (%s):\n got %+v\nwant %+v", in.Name, w.Reason, got, exp)
 	}
 }
 
@@ -306,35 +500,43 @@ func cmpOr(a, b time.Duration) time.Duration {
 }
 
 // TestGossipFlaps drives one node through alive, dead past the timeout and
-// back, applying every write, and checks each step settles.
+// back, applying every write, and checks what each pass writes until each
+// step settles.
 func TestGossipFlaps(t *testing.T) {
 	store := controllertest.NewStore(t, now, newNode(), pod("a"), pod("b", tolerating(nil)))
 	clock := now
-	step := func(alive bool, deadSince time.Time) []string {
-		var all []string
+	step := func(alive bool, deadSince time.Time) [][]string {
+		var passes [][]string
 		for range 5 {
 			env := controllertest.Env(clock)
 			w := Reconcile(env, store.Node("n1"), alive, deadSince, timeout, store.Pods())
 			if len(w) == 0 {
-				return all
+				return passes
 			}
-			all = append(all, controllertest.Summary(w)...)
+			checkOncePerObject(t, w)
+			passes = append(passes, controllertest.Summary(w))
 			store.Apply(w)
 		}
-		t.Fatalf("no fixed point after 5 passes: %q", all)
+		t.Fatalf("no fixed point after 5 passes: %q", passes)
 		return nil
 	}
 	steps := []struct {
 		name    string
 		advance time.Duration
 		alive   bool
-		want    []string
+		want    [][]string // the writes of each pass
 	}{
-		{"joins", 0, true, []string{"UpdateStatus Node n1 (NodeStatusUpdated)"}},
-		{"declared dead", time.Minute, false, []string{"UpdateStatus Node n1 (NodeStatusUpdated)", "Update Node n1 (TaintNodeUnreachable)"}},
+		{"joins", 0, true, [][]string{{"UpdateStatus Node n1 (NodeStatusUpdated)"}}},
+		{"declared dead", time.Minute, false, [][]string{
+			{"UpdateStatus Node n1 (NodeStatusUpdated)", "UpdateStatus Pod default/a (NodeNotReady)", "UpdateStatus Pod default/b (NodeNotReady)"},
+			{"Update Node n1 (TaintNodeUnreachable)"},
+		}},
 		{"still dead, within the timeout", timeout / 2, false, nil},
-		{"dead past the timeout", timeout / 2, false, []string{"UpdateStatus Pod default/a (NodeLost)"}},
-		{"back", time.Minute, true, []string{"UpdateStatus Node n1 (NodeStatusUpdated)", "Update Node n1 (RemoveTaintNodeUnreachable)"}},
+		{"dead past the timeout", timeout / 2, false, [][]string{{"UpdateStatus Pod default/a (NodeLost)"}}},
+		{"back", time.Minute, true, [][]string{
+			{"UpdateStatus Node n1 (NodeStatusUpdated)"},
+			{"Update Node n1 (RemoveTaintNodeUnreachable)"},
+		}},
 	}
 	var deadSince time.Time
 	for _, s := range steps {
@@ -346,8 +548,8 @@ func TestGossipFlaps(t *testing.T) {
 			if s.alive {
 				deadSince = time.Time{}
 			}
-			if got := step(s.alive, deadSince); !slices.Equal(got, s.want) {
-				t.Errorf("writes:\n got %q\nwant %q", got, s.want)
+			if got := step(s.alive, deadSince); !slices.EqualFunc(got, s.want, slices.Equal) {
+				t.Errorf("writes of each pass:\n got %q\nwant %q", got, s.want)
 			}
 		})
 	}
@@ -357,5 +559,23 @@ func TestGossipFlaps(t *testing.T) {
 	}
 	if len(n.Spec.Taints) != 0 {
 		t.Errorf("taints left: %+v", n.Spec.Taints)
+	}
+
+	// a was marked NotReady when its node died, then failed: Ready has been
+	// False since the node died. b tolerates the taint: it stays, not Ready
+	// until its kubelet says otherwise.
+	died := metav1.NewTime(now.Add(time.Minute))
+	pods := store.Pods()
+	wantA := podConds(
+		podCond(corev1.PodReady, corev1.ConditionFalse, ReasonNodeLost, "", died),
+		podCond(corev1.ContainersReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, died))
+	if a := pods[0]; a.Status.Phase != corev1.PodFailed || a.Status.Reason != ReasonNodeLost || !apiequality.Semantic.DeepEqual(a.Status.Conditions, wantA) {
+		t.Errorf("final pod a: phase %s reason %q conditions %+v\nwant Failed NodeLost with %+v", a.Status.Phase, a.Status.Reason, a.Status.Conditions, wantA)
+	}
+	wantB := podConds(
+		podCond(corev1.PodReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, died),
+		podCond(corev1.ContainersReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, died))
+	if b := pods[1]; b.Status.Phase != corev1.PodRunning || !apiequality.Semantic.DeepEqual(b.Status.Conditions, wantB) {
+		t.Errorf("final pod b: phase %s conditions %+v\nwant Running with %+v", b.Status.Phase, b.Status.Conditions, wantB)
 	}
 }

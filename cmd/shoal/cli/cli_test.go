@@ -76,7 +76,8 @@ func TestParseRefs(t *testing.T) {
 		{[]string{"configmaps", "a", "b"}, false, "ConfigMap/a ConfigMap/b"},
 		{[]string{"ns/default", "cm/x"}, false, "Namespace/default ConfigMap/x"},
 		{[]string{"cm"}, true, "error: a name is required"},
-		{[]string{"pods"}, false, `error: unknown kind "pods"`},
+		{[]string{"frobs"}, false, `error: unknown kind "frobs"`},
+		{[]string{"nodeallocations"}, false, `error: unknown kind "nodeallocations"`},
 		{[]string{"cm/"}, false, "want KIND/NAME"},
 		{nil, false, "error: a kind is required"},
 	}

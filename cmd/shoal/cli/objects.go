@@ -209,7 +209,7 @@ func parseRefs(args []string, needName bool) ([]ref, error) {
 
 func lookupKind(s string) (object.Kind, error) {
 	k, ok := object.Lookup(s)
-	if !ok {
+	if !ok || k.Internal {
 		return object.Kind{}, fmt.Errorf("unknown kind %q (known: %s)", s, knownKinds())
 	}
 	return k, nil
@@ -218,7 +218,9 @@ func lookupKind(s string) (object.Kind, error) {
 func knownKinds() string {
 	var names []string
 	for _, k := range object.Kinds() {
-		names = append(names, k.Plural)
+		if !k.Internal {
+			names = append(names, k.Plural)
+		}
 	}
 	return strings.Join(names, ", ")
 }
