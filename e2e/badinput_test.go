@@ -67,6 +67,31 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 			want: []string{"name.yaml", "metadata.name", "Bad_Name"},
 		},
 		{
+			name: "unsupported pod field",
+			args: []string{"apply", "-f", write("init.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  initContainers: [{name: i, image: x}]\n  containers: [{name: c, image: x}]\n")},
+			want: []string{"init.yaml", "document 1", "spec.initContainers", "not supported"},
+		},
+		{
+			name: "probe without a handler",
+			args: []string{"apply", "-f", write("probe.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: x\n      livenessProbe: {periodSeconds: 1}\n")},
+			want: []string{"probe.yaml", "spec.containers[0].livenessProbe", "handler"},
+		},
+		{
+			name: "negative replicas",
+			args: []string{"apply", "-f", write("replicas.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: -1\n  selector: {matchLabels: {app: d}}\n  template:\n    metadata: {labels: {app: d}}\n    spec:\n      containers: [{name: c, image: x}]\n")},
+			want: []string{"replicas.yaml", "spec.replicas", "greater than or equal to 0"},
+		},
+		{
+			name: "bad quantity",
+			args: []string{"apply", "-f", write("quantity.yaml", good+"---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n    - name: c\n      image: x\n      resources: {requests: {cpu: lots}}\n")},
+			want: []string{"quantity.yaml", "document 2", "spec.containers[0].resources.requests.cpu", "lots"},
+		},
+		{
+			name: "scale to a negative count",
+			args: []string{"scale", "deployment", "nothing", "--replicas", "-2"},
+			want: []string{"--replicas -2"},
+		},
+		{
 			name: "unknown kind on the command line",
 			args: []string{"get", "frobnicators"},
 			want: []string{`unknown kind "frobnicators"`},
@@ -88,7 +113,15 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 			want: []string{"nope.yaml"},
 		},
 	}
-	before := c.MustCLI(a, "get", "configmaps", "-A", "-o", "json")
+	kinds := []string{"configmaps", "pods", "deployments", "replicasets"}
+	snapshot := func() string {
+		var out []string
+		for _, k := range kinds {
+			out = append(out, c.MustCLI(a, "get", k, "-A", "-o", "json"))
+		}
+		return strings.Join(out, "\n")
+	}
+	before := snapshot()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var r harness.Result
@@ -113,7 +146,7 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 		})
 	}
 	// Nothing of the refused files was stored, not even their good documents.
-	if after := c.MustCLI(a, "get", "configmaps", "-A", "-o", "json"); after != before {
+	if after := snapshot(); after != before {
 		t.Fatalf("the store changed:\nbefore %s\nafter %s", before, after)
 	}
 }

@@ -210,7 +210,7 @@ func TestRestartPolicyProbesLogsExec(t *testing.T) {
 		podDoc("onfailure", "OnFailure", `["shoal-testapp", "crash-after", "1s", "--code", "1"]`, ""),
 		podDoc("never", "Never", `["shoal-testapp", "crash-after", "1s", "--code", "1"]`, ""),
 		podDoc("done", "OnFailure", `["shoal-testapp", "crash-after", "1s", "--code", "0"]`, ""),
-	}, "---\n")
+	}, "\n---\n")
 	c.MustCLI(a, "apply", "-f", writeManifest(t, "pods.yaml", docs))
 
 	restarts := func(p corev1.Pod) int32 {

@@ -254,7 +254,7 @@ func notReadyPod(p *corev1.Pod, now metav1.Time) *corev1.Pod {
 	c := p.DeepCopy()
 	for i := range c.Status.Conditions {
 		cond := &c.Status.Conditions[i]
-		if (cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady)  {
+		if (cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady) && cond.Status != corev1.ConditionFalse {
 			cond.Status = corev1.ConditionFalse
 			cond.Reason = ReasonNodeNotReady
 			cond.Message = "node " + p.Spec.NodeName + " is unreachable"

@@ -231,6 +231,18 @@ func TestReconcile(t *testing.T) {
 			}},
 		},
 		{
+			name:    "a Ready pod whose ContainersReady is already False: only Ready changes",
+			node:    newNode(withReady(false), withTaints(unreachableTaint())),
+			deadFor: time.Second,
+			pods: []*corev1.Pod{pod("racing", func(p *corev1.Pod) {
+				p.Status.Conditions[2] = podCond(corev1.ContainersReady, corev1.ConditionFalse, "ContainersNotReady", "", earlier)
+			})},
+			want: []string{"UpdateStatus Pod default/racing (NodeNotReady)"},
+			wantConds: map[string][]corev1.PodCondition{"racing": podConds(
+				podCond(corev1.PodReady, corev1.ConditionFalse, ReasonNodeNotReady, unreachable, nowT),
+				podCond(corev1.ContainersReady, corev1.ConditionFalse, "ContainersNotReady", "", earlier))},
+		},
+		{
 			name:    "dead with Ready False: the unreachable taint is added, the Ready pod marked NotReady",
 			node:    newNode(withReady(false), withTaints(cordon)),
 			deadFor: time.Second,
