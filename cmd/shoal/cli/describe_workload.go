@@ -35,7 +35,11 @@ func describeWorkload(w io.Writer, o *pb.Object, now time.Time) bool {
 		if p.Status.StartTime != nil {
 			fmt.Fprintf(tw, "Start Time:\t%s\n", p.Status.StartTime.UTC().Format(time.RFC1123Z))
 		}
-		fmt.Fprintf(tw, "Restart Policy:\t%s\n", orNone(string(p.Spec.RestartPolicy)))
+		policy := string(p.Spec.RestartPolicy)
+		if policy == "" {
+			policy = string(corev1.RestartPolicyAlways)
+		}
+		fmt.Fprintf(tw, "Restart Policy:\t%s\n", policy)
 		fmt.Fprintln(tw, "Containers:")
 		statuses := map[string]corev1.ContainerStatus{}
 		for _, cs := range p.Status.ContainerStatuses {
@@ -169,8 +173,15 @@ func probeText(p *corev1.Probe) string {
 	case p.Exec != nil:
 		h = "exec " + strings.Join(p.Exec.Command, " ")
 	}
+	period, failure := p.PeriodSeconds, p.FailureThreshold
+	if period == 0 {
+		period = 10
+	}
+	if failure == 0 {
+		failure = 3
+	}
 	return fmt.Sprintf("%s delay=%ds timeout=%ds period=%ds #success=%d #failure=%d", h,
-		p.InitialDelaySeconds, max(p.TimeoutSeconds, 1), p.PeriodSeconds, max(p.SuccessThreshold, 1), p.FailureThreshold)
+		p.InitialDelaySeconds, max(p.TimeoutSeconds, 1), period, max(p.SuccessThreshold, 1), failure)
 }
 
 func selectorText(s *metav1.LabelSelector) string { return metav1.FormatLabelSelector(s) }
