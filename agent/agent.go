@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -72,6 +74,18 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
+
+	// RaftTransport, when set, replaces Raft's TCP transport (in-process
+	// clusters use raft.InmemTransport); the agent's Raft address is then
+	// the transport's LocalAddr and RaftPort is not bound.
+	RaftTransport raft.Transport
+	// RaftInMemory keeps the Raft log and snapshots in memory instead of
+	// under DataDir (in-process clusters).
+	RaftInMemory bool
+	// GossipTransport, when set, replaces memberlist's UDP/TCP transport
+	// (in-process clusters use memberlist.MockNetwork); GossipPort is then
+	// not bound. The gRPC and HTTP listeners stay on BindAddr.
+	GossipTransport memberlist.NodeAwareTransport
 
 	// EnableDebug serves the Go profiler on the HTTP port.
 	EnableDebug bool
@@ -141,6 +155,14 @@ func (c Config) Validate() error {
 
 func (c Config) addr(port int) string { return net.JoinHostPort(c.BindAddr, strconv.Itoa(port)) }
 
+// raftAddr is the Raft address this agent advertises.
+func (c Config) raftAddr() string {
+	if c.RaftTransport != nil {
+		return string(c.RaftTransport.LocalAddr())
+	}
+	return c.addr(c.RaftPort)
+}
+
 // Agent is one running Shoal agent.
 type Agent struct {
 	cfg    Config
@@ -188,8 +210,10 @@ func New(cfg Config) (a *Agent, err error) {
 
 	a.node, err = consensus.New(consensus.Config{
 		ID:                cfg.Name,
-		Addr:              cfg.addr(cfg.RaftPort),
+		Addr:              cfg.raftAddr(),
 		DataDir:           cfg.DataDir,
+		InMemory:          cfg.RaftInMemory,
+		Transport:         cfg.RaftTransport,
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:      cfg.TrailingLogs,
 		SnapshotInterval:  cfg.SnapshotInterval,
@@ -204,7 +228,7 @@ func New(cfg Config) (a *Agent, err error) {
 	a.meta = &pb.NodeMeta{
 		NodeId:           a.nodeID,
 		GrpcAddress:      cfg.addr(cfg.GRPCPort),
-		RaftAddress:      cfg.addr(cfg.RaftPort),
+		RaftAddress:      cfg.raftAddr(),
 		HttpAddress:      cfg.addr(cfg.HTTPPort),
 		Version:          version.Version,
 		CpuMillis:        cfg.CPUMillis,
@@ -220,6 +244,7 @@ func New(cfg Config) (a *Agent, err error) {
 	gcfg.BindPort = cfg.GossipPort
 	gcfg.Meta = a.meta
 	gcfg.SecretKey = cfg.EncryptKey
+	gcfg.Transport = cfg.GossipTransport
 	gcfg.Logger = a.log.With("component", "gossip")
 	if a.mesh, err = gossip.New(gcfg); err != nil {
 		return nil, err

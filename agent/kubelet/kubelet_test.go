@@ -1,0 +1,207 @@
+package kubelet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/runtime/sim"
+	"github.com/shoal-dev/shoal/consensus/state"
+	"github.com/shoal-dev/shoal/internal/waitfor"
+	"github.com/shoal-dev/shoal/object"
+	pb "github.com/shoal-dev/shoal/proto/shoalpb"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// storeWriter commits transactions straight into a store, as the leader
+// would, with the next log index.
+type storeWriter struct {
+	mu    sync.Mutex
+	store *state.Store
+	index uint64
+	uids  int
+}
+
+func (w *storeWriter) Txn(_ context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.index++
+	for _, op := range req.GetOps() {
+		if op.GetType() == pb.Op_PUT && op.GetNewUid() == "" {
+			w.uids++
+			op.NewUid = fmt.Sprintf("uid-%d", w.uids)
+		}
+	}
+	res := w.store.Apply(w.index, &pb.Command{Ops: req.GetOps(), TimeUnixNano: time.Now().UnixNano()})
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	return &pb.TxnResponse{Revision: res.Revision, Results: res.Results}, nil
+}
+
+func podObject(t *testing.T, name string, policy corev1.RestartPolicy, node string) *pb.Object {
+	t.Helper()
+	grace := int64(1)
+	p := &corev1.Pod{}
+	p.Name, p.Namespace = name, "default"
+	p.Spec = corev1.PodSpec{NodeName: node, RestartPolicy: policy, TerminationGracePeriodSeconds: &grace,
+		Containers: []corev1.Container{{Name: "app", Image: "shoal-testapp", Command: []string{"shoal-testapp", "sleep"},
+			Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}}}}
+	o, err := object.FromTyped("Pod", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ApiVersion = "v1"
+	return o
+}
+
+type fixture struct {
+	store  *state.Store
+	writer *storeWriter
+	driver *sim.Driver
+}
+
+func start(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{store: state.New(), driver: sim.New()}
+	f.writer = &storeWriter{store: f.store}
+	if _, err := f.writer.Txn(context.Background(), &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_PUT, Object: &pb.Object{Kind: "Namespace", ApiVersion: "v1", Name: "default", Spec: []byte("{}")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Node, cfg.NodeIP, cfg.Driver, cfg.Store, cfg.Writer = "n1", "127.0.0.9", f.driver, f.store, f.writer
+	cfg.RestartBackoff, cfg.StatusInterval, cfg.ResyncInterval = 50*time.Millisecond, 20*time.Millisecond, 50*time.Millisecond
+	k := New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { k.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = f.driver.Close()
+	})
+	return f
+}
+
+func (f *fixture) put(t *testing.T, o *pb.Object) {
+	t.Helper()
+	if _, err := f.writer.Txn(context.Background(), &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_PUT, Object: o}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) pod(name string) (corev1.Pod, bool) {
+	o, _ := f.store.Get("Pod", "default", name)
+	var p corev1.Pod
+	if o == nil || object.Decode(o, &p) != nil {
+		return p, false
+	}
+	return p, true
+}
+
+func (f *fixture) waitPod(t *testing.T, name, what string, cond func(corev1.Pod) bool) corev1.Pod {
+	t.Helper()
+	var p corev1.Pod
+	waitfor.Cond(t, 10*time.Second, name+" "+what, func() (bool, string) {
+		var ok bool
+		p, ok = f.pod(name)
+		b, _ := json.Marshal(p.Status)
+		return ok && cond(p), string(b)
+	})
+	return p
+}
+
+func restarts(p corev1.Pod) int32 {
+	if len(p.Status.ContainerStatuses) == 0 {
+		return -1
+	}
+	return p.Status.ContainerStatuses[0].RestartCount
+}
+
+func TestKubeletRunsRestartsAndStops(t *testing.T) {
+	f := start(t)
+	f.put(t, podObject(t, "always", corev1.RestartPolicyAlways, "n1"))
+	f.put(t, podObject(t, "never", corev1.RestartPolicyNever, "n1"))
+	f.put(t, podObject(t, "elsewhere", corev1.RestartPolicyAlways, "n2"))
+
+	running := func(p corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
+	}
+	always := f.waitPod(t, "always", "Running", running)
+	f.waitPod(t, "never", "Running", running)
+	if p, _ := f.pod("elsewhere"); p.Status.Phase != "" {
+		t.Fatalf("a pod bound to another node got status %+v", p.Status)
+	}
+	if always.Status.PodIP != "127.0.0.9" || !isReadyPod(always) {
+		t.Fatalf("status %+v: want pod IP 127.0.0.9 and Ready (no readiness probe)", always.Status)
+	}
+
+	// A crash under Always restarts the container: restart count 1, last
+	// state the exit.
+	if err := f.driver.Exit(runtime.ContainerID{PodUID: string(always.UID), Name: "app", Attempt: 0}, 2); err != nil {
+		t.Fatal(err)
+	}
+	p := f.waitPod(t, "always", "restarted once", func(p corev1.Pod) bool { return restarts(p) == 1 && running(p) })
+	last := p.Status.ContainerStatuses[0].LastTerminationState.Terminated
+	if last == nil || last.ExitCode != 2 || last.Reason != runtime.ReasonError {
+		t.Fatalf("last state %+v, want exit 2 Error", last)
+	}
+
+	// Under Never the pod ends Failed and is not restarted.
+	never, _ := f.pod("never")
+	if err := f.driver.Exit(runtime.ContainerID{PodUID: string(never.UID), Name: "app", Attempt: 0}, 1); err != nil {
+		t.Fatal(err)
+	}
+	f.waitPod(t, "never", "Failed", func(p corev1.Pod) bool { return p.Status.Phase == corev1.PodFailed && restarts(p) == 0 })
+
+	// Deleting the pod stops and removes its containers.
+	if _, err := f.writer.Txn(context.Background(), &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_DELETE, Object: &pb.Object{Kind: "Pod", Namespace: "default", Name: "always"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Cond(t, 10*time.Second, "the deleted pod's containers gone", func() (bool, string) {
+		list, _ := f.driver.List()
+		for _, st := range list {
+			if st.ID.PodUID == string(always.UID) {
+				return false, fmt.Sprintf("%+v", st)
+			}
+		}
+		return true, ""
+	})
+}
+
+func TestKubeletStopsPodsFailedElsewhere(t *testing.T) {
+	f := start(t)
+	f.put(t, podObject(t, "lost", corev1.RestartPolicyAlways, "n1"))
+	p := f.waitPod(t, "lost", "Running", func(p corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	// The node lifecycle controller failed it while this node was away.
+	p.Status.Phase, p.Status.Reason = corev1.PodFailed, "NodeLost"
+	st, _ := json.Marshal(p.Status)
+	if _, err := f.writer.Txn(context.Background(), &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_STATUS, Object: &pb.Object{Kind: "Pod", Namespace: "default", Name: "lost", Status: st}}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitfor.Cond(t, 10*time.Second, "the failed pod's container stopped, never restarted", func() (bool, string) {
+		s, err := f.driver.Status(runtime.ContainerID{PodUID: string(p.UID), Name: "app", Attempt: 0})
+		list, _ := f.driver.List()
+		return err == nil && !s.Running && len(list) == 1, fmt.Sprintf("%+v %v (%d attempts)", s, err, len(list))
+	})
+	if got, _ := f.pod("lost"); got.Status.Phase != corev1.PodFailed {
+		t.Fatalf("phase %s, want it left Failed", got.Status.Phase)
+	}
+}
+
+func isReadyPod(p corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
