@@ -109,6 +109,7 @@ func (a *Agent) decode(o *pb.Object, into any) error {
 }
 
 func (a *Agent) reconcileAll(ctx context.Context) {
+	a.collectGarbage(ctx)
 	env := controller.Env{Now: time.Now(), NewName: newName}
 	v := a.readView()
 	for _, d := range v.deployments {

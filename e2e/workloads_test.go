@@ -158,6 +158,15 @@ func TestDeploymentSpreadsScalesAndHeals(t *testing.T) {
 			return n == 6, fmt.Sprintf("%d processes", n)
 		})
 	})
+	t.Run("deleting the deployment removes its replica sets, pods and processes", func(t *testing.T) {
+		c.MustCLI(a, "delete", "deployment", "web")
+		waitfor.Cond(t, 30*time.Second, "no pods, no replica sets, no processes", func() (bool, string) {
+			pods := c.CLI(a, nil, "get", "pods", "-o", "name")
+			sets := c.CLI(a, nil, "get", "replicasets", "-o", "name")
+			n := harness.CountUnder(c.Dir(), "serve")
+			return pods.Stdout == "" && sets.Stdout == "" && n == 0, fmt.Sprintf("pods %q sets %q processes %d", pods.Stdout, sets.Stdout, n)
+		})
+	})
 }
 
 func writeManifest(t *testing.T, name, body string) string {

@@ -5,10 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHOAL=./bin/shoal
+# Pods of the process runtime run shoal-testapp from the agents' PATH.
+export PATH="$PWD/bin:$PATH"
 DIR=.demo
 IPS=(127.0.0.2 127.0.0.3 127.0.0.4)
 
 stop() {
+  if [ -f "$DIR/n1.pid" ] && kill -0 "$(cat "$DIR/n1.pid")" 2>/dev/null; then
+    # Delete the workload first so its processes stop with their pods.
+    "$SHOAL" --server 127.0.0.2:7948 --timeout 5s delete deployment web --ignore-not-found >/dev/null 2>&1 || true
+    for _ in $(seq 1 50); do
+      [ -z "$("$SHOAL" --server 127.0.0.2:7948 --timeout 2s get pods -o name 2>/dev/null)" ] && break
+      sleep 0.2
+    done
+  fi
   for i in 1 2 3; do
     if [ -f "$DIR/n$i.pid" ]; then
       kill "$(cat "$DIR/n$i.pid")" 2>/dev/null || true
@@ -45,6 +55,17 @@ run --server 127.0.0.3:7948 cluster raft
 run --server 127.0.0.4:7948 apply -f examples/demo.yaml
 run --server 127.0.0.2:7948 get configmaps -n demo -o wide
 run --server 127.0.0.3:7948 describe configmap web-config -n demo
+run --server 127.0.0.2:7948 apply -f examples/web.yaml
+echo
+echo "waiting for 6 Ready pods..."
+for _ in $(seq 1 150); do
+  ready=$("$SHOAL" --server 127.0.0.2:7948 get deployment web 2>/dev/null | awk 'NR==2 {print $2}')
+  [ "$ready" = "6/6" ] && break
+  sleep 0.2
+done
+run --server 127.0.0.4:7948 get deployments
+run --server 127.0.0.4:7948 get pods -o wide
+run --server 127.0.0.3:7948 get nodes -o wide
 echo
 echo "The cluster keeps running. Try: SHOAL_SERVER=127.0.0.3:7948 ./bin/shoal get ns"
 echo "Stop it with: make demo-stop"
