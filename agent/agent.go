@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/agent/events"
 	"github.com/shoal-dev/shoal/agent/kubelet"
 	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/consensus"
@@ -173,6 +174,8 @@ type Agent struct {
 	mesh    *gossip.Mesh
 	node    *consensus.Node
 	driver  runtime.Driver
+	events  *events.Recorder
+	lastGC  time.Time // when the leader last collected garbage
 	kubelet *kubelet.Kubelet
 	started time.Time
 	api     *apiserver.Server
@@ -259,7 +262,9 @@ func New(cfg Config) (a *Agent, err error) {
 	if err != nil {
 		return nil, err
 	}
+	a.events = events.New(a.api, "shoal", cfg.Name, a.log.With("component", "events"))
 	kcfg := kubelet.DefaultConfig()
+	kcfg.Events = a.events
 	kcfg.Node, kcfg.NodeIP, kcfg.Driver, kcfg.Store, kcfg.Writer = cfg.Name, cfg.BindAddr, a.driver, a.node.Store(), a.api
 	kcfg.Logger = a.log.With("component", "kubelet")
 	kcfg.RestartBackoff = cfg.RestartBackoff
@@ -301,7 +306,8 @@ func New(cfg Config) (a *Agent, err error) {
 // shuts the agent down.
 func (a *Agent) Run(ctx context.Context) error {
 	loops := []func(context.Context){a.joinLoop, a.bootstrapLoop, a.autopilotLoop, a.leaderLoop,
-		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run}
+		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run,
+		func(ctx context.Context) { a.events.Run(ctx, 500*time.Millisecond) }}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, loop := range loops {

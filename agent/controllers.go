@@ -109,7 +109,10 @@ func (a *Agent) decode(o *pb.Object, into any) error {
 }
 
 func (a *Agent) reconcileAll(ctx context.Context) {
-	a.collectGarbage(ctx)
+	if time.Since(a.lastGC) >= time.Second {
+		a.lastGC = time.Now()
+		a.collectGarbage(ctx)
+	}
 	env := controller.Env{Now: time.Now(), NewName: newName}
 	v := a.readView()
 	for _, d := range v.deployments {
@@ -162,6 +165,7 @@ func (a *Agent) applyWrites(ctx context.Context, who string, writes []controller
 	for _, w := range writes {
 		a.log.Debug("controller", "controller", who, "write", w.String())
 	}
+	a.recordWrites(writes)
 }
 
 func writeOp(w controller.Write) (*pb.Op, error) {

@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"time"
 
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 )
@@ -31,6 +34,7 @@ func (a *Agent) collectGarbage(ctx context.Context) {
 			}
 		}
 	}
+	ops = append(ops, expiredEvents(store.List, time.Now())...)
 	if len(ops) == 0 {
 		return
 	}
@@ -39,4 +43,32 @@ func (a *Agent) collectGarbage(ctx context.Context) {
 		return
 	}
 	a.log.Info("deleted objects whose owner is gone", "objects", len(ops))
+}
+
+// Events live an hour, and at most maxEventsPerNamespace per namespace, as
+// Kubernetes keeps them.
+const (
+	eventTTL              = time.Hour
+	maxEventsPerNamespace = 1000
+)
+
+// expiredEvents returns deletions for events past their TTL or beyond the
+// newest maxEventsPerNamespace of their namespace.
+func expiredEvents(list func(kind, ns string, match func(*pb.Object) bool) ([]*pb.Object, uint64), now time.Time) []*pb.Op {
+	objs, _ := list("Event", "", nil)
+	byNS := map[string][]*pb.Object{}
+	for _, o := range objs {
+		byNS[o.GetNamespace()] = append(byNS[o.GetNamespace()], o)
+	}
+	var ops []*pb.Op
+	for _, evs := range byNS {
+		slices.SortFunc(evs, func(x, y *pb.Object) int { return cmp.Compare(y.GetCreateTimeUnixNano(), x.GetCreateTimeUnixNano()) })
+		for i, o := range evs {
+			if i >= maxEventsPerNamespace || now.Sub(time.Unix(0, o.GetCreateTimeUnixNano())) > eventTTL {
+				ops = append(ops, &pb.Op{Type: pb.Op_DELETE, ExpectRevision: o.GetResourceVersion(),
+					Object: &pb.Object{Kind: "Event", Namespace: o.GetNamespace(), Name: o.GetName()}})
+			}
+		}
+	}
+	return ops
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoal-dev/shoal/agent/events"
 	"github.com/shoal-dev/shoal/object"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 	"github.com/shoal-dev/shoal/sched"
@@ -185,7 +186,7 @@ func bindSpec(o *pb.Object, node string) (*pb.Object, error) {
 		return nil, err
 	}
 	out := &pb.Object{Kind: o.GetKind(), ApiVersion: o.GetApiVersion(), Namespace: o.GetNamespace(), Name: o.GetName(),
-		ResourceVersion: o.GetResourceVersion(), Labels: o.GetLabels(), Annotations: o.GetAnnotations(),
+		Uid: o.GetUid(), ResourceVersion: o.GetResourceVersion(), Labels: o.GetLabels(), Annotations: o.GetAnnotations(),
 		OwnerReferences: o.GetOwnerReferences(), Spec: all}
 	return out, nil
 }
@@ -208,6 +209,10 @@ func (a *Agent) commitBinds(ctx context.Context, g *bindGroup) {
 		return
 	}
 	a.log.Debug("bound pods", "node", g.node, "pods", len(g.pods))
+	for _, p := range g.pods {
+		a.events.Event(events.Ref{Kind: "Pod", Namespace: p.GetNamespace(), Name: p.GetName(), UID: p.GetUid()},
+			corev1.EventTypeNormal, "Scheduled", fmt.Sprintf("Successfully assigned %s/%s to %s", p.GetNamespace(), p.GetName(), g.node))
+	}
 }
 
 // markUnschedulable records why a pod cannot be placed (PodScheduled=False),
@@ -232,5 +237,7 @@ func (a *Agent) markUnschedulable(ctx context.Context, o *pb.Object, pod *corev1
 		Object: &pb.Object{Kind: "Pod", Namespace: o.GetNamespace(), Name: o.GetName(), Status: b}}}})
 	if err == nil {
 		a.log.Info("pod unschedulable", "pod", o.GetNamespace()+"/"+o.GetName(), "why", msg)
+		a.events.Event(events.Ref{Kind: "Pod", Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUid()},
+			corev1.EventTypeWarning, "FailedScheduling", msg)
 	}
 }

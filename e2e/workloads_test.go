@@ -283,6 +283,12 @@ func TestRestartPolicyProbesLogsExec(t *testing.T) {
 			last := p.Status.ContainerStatuses[0].LastTerminationState.Terminated
 			return last != nil && strings.Contains(last.Message, "liveness probe failed"), fmt.Sprintf("%+v", last)
 		})
+		// describe tells the story in events.
+		waitfor.Cond(t, 10*time.Second, "describe to show the probe failure and the restart", func() (bool, string) {
+			out := c.CLI(a, nil, "describe", "pod", "live").Stdout
+			return strings.Contains(out, "Scheduled") && strings.Contains(out, "Unhealthy") &&
+				strings.Contains(out, "Liveness probe failed") && strings.Count(out, "Started container app") >= 2, out
+		})
 	})
 	t.Run("exec returns the command's exit code", func(t *testing.T) {
 		r := c.CLI(a, nil, "exec", "live", "--", "sh", "-c", "echo in-$POD_NAME; exit 3")

@@ -11,12 +11,14 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/shoal-dev/shoal/agent/events"
 	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/consensus/state"
 	"github.com/shoal-dev/shoal/object"
@@ -48,6 +50,8 @@ type Config struct {
 	StatusInterval time.Duration
 	// ResyncInterval bounds how long a change can wait for the sync loop.
 	ResyncInterval time.Duration
+	// Events records what happens to pods (nil records nothing).
+	Events *events.Recorder
 }
 
 // DefaultConfig returns the Kubernetes timings: 10 s first back-off, 5 min
@@ -336,6 +340,7 @@ func (k *Kubelet) stopContainerLocked(p *podState, c *ctrState, why string) {
 		return
 	}
 	c.stopping = true
+	k.event(p, corev1.EventTypeNormal, "Killing", fmt.Sprintf("Stopping container %s: %s", c.name, why))
 	id := c.id()
 	grace := p.grace()
 	k.log.Info("stopping container", "pod", p.key(), "container", c.name, "why", why, "grace", grace)
@@ -357,3 +362,8 @@ func (p *podState) grace() time.Duration {
 }
 
 func (p *podState) key() string { return p.namespace + "/" + p.name }
+
+// event records an event about the pod.
+func (k *Kubelet) event(p *podState, typ, reason, msg string) {
+	k.cfg.Events.Event(events.Ref{Kind: "Pod", Namespace: p.namespace, Name: p.name, UID: p.uid}, typ, reason, msg)
+}

@@ -144,6 +144,9 @@ func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time)
 				c.backoffUntil = c.cur.FinishedAt.Add(c.backoff)
 			}
 			if now.Before(c.backoffUntil) {
+				if c.waiting != "CrashLoopBackOff" {
+					k.event(p, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container "+c.name)
+				}
 				c.waiting = "CrashLoopBackOff"
 				c.waitingMsg = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
 					c.backoff.Round(time.Second), c.name, p.name, p.namespace, p.uid)
@@ -167,6 +170,9 @@ func shouldRestart(policy corev1.RestartPolicy, last *corev1.ContainerStateTermi
 func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrState, spec *corev1.Container, now time.Time) {
 	rs, err := k.containerSpec(p.pod, spec)
 	if err != nil {
+		if c.waiting != "CreateContainerConfigError" {
+			k.event(p, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
+		}
 		c.waiting, c.waitingMsg = "CreateContainerConfigError", err.Error()
 		return
 	}
@@ -175,6 +181,7 @@ func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrS
 	if err != nil {
 		c.waiting, c.waitingMsg = "RunContainerError", err.Error()
 		k.log.Warn("start container", "pod", p.key(), "container", c.name, "err", err)
+		k.event(p, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		// Back off like a crash so a bad spec does not spin.
 		c.attempt = attempt
 		c.cur = &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(),
@@ -196,6 +203,7 @@ func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrS
 	c.started = spec.StartupProbe == nil
 	c.failures, c.passes = map[probeKind]int{}, map[probeKind]int{}
 	k.log.Info("container started", "pod", p.key(), "container", c.name, "attempt", attempt, "pid", st.PID)
+	k.event(p, corev1.EventTypeNormal, "Started", "Started container "+c.name)
 	k.startProbesLocked(p, c, spec)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -234,6 +235,9 @@ func (k *Kubelet) onProbe(_ context.Context, r probeResult) {
 	c.failures[r.kind]++
 	if c.failures[r.kind] < int(failure) {
 		return
+	}
+	if c.failures[r.kind] == int(failure) {
+		k.event(p, corev1.EventTypeWarning, "Unhealthy", strings.ToUpper(r.kind.String()[:1])+r.kind.String()[1:]+" probe failed: "+r.msg)
 	}
 	switch r.kind {
 	case probeReadiness:

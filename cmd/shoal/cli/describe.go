@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 
+	"github.com/shoal-dev/shoal/client"
 	"github.com/shoal-dev/shoal/object"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 )
@@ -56,11 +59,13 @@ func newDescribeCmd(g *globals) *cobra.Command {
 					objs = append(objs, o)
 				}
 			}
+			evs := eventsFor(ctx, c, objs)
 			for i, o := range objs {
 				if i > 0 {
 					fmt.Fprintln(g.stdout)
 				}
 				describe(g.stdout, o, time.Now())
+				printEvents(g.stdout, evs[o.GetUid()], time.Now())
 			}
 			return nil
 		},
@@ -133,4 +138,55 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// eventsFor fetches the events about objs, by the uid of the object they
+// involve. Events are best effort: a failure to list them prints none.
+func eventsFor(ctx context.Context, c *client.Conn, objs []*pb.Object) map[string][]*corev1.Event {
+	out := map[string][]*corev1.Event{}
+	namespaces := map[string]bool{}
+	for _, o := range objs {
+		ns := o.GetNamespace()
+		if ns == "" {
+			ns = "default"
+		}
+		namespaces[ns] = true
+	}
+	for ns := range namespaces {
+		resp, err := c.List(ctx, &pb.ListRequest{Kind: "Event", Namespace: ns})
+		if err != nil {
+			continue
+		}
+		for _, eo := range resp.GetObjects() {
+			var ev corev1.Event
+			if object.Decode(eo, &ev) == nil {
+				out[string(ev.InvolvedObject.UID)] = append(out[string(ev.InvolvedObject.UID)], &ev)
+			}
+		}
+	}
+	return out
+}
+
+// printEvents prints the last events about an object, as kubectl describe.
+func printEvents(w io.Writer, evs []*corev1.Event, now time.Time) {
+	if len(evs) == 0 {
+		fmt.Fprintln(w, "Events:      <none>")
+		return
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].LastTimestamp.Before(&evs[j].LastTimestamp) })
+	if len(evs) > 20 {
+		evs = evs[len(evs)-20:]
+	}
+	fmt.Fprintln(w, "Events:")
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  Type\tReason\tAge\tFrom\tMessage")
+	fmt.Fprintln(tw, "  ----\t------\t---\t----\t-------")
+	for _, ev := range evs {
+		from := ev.Source.Component
+		if ev.Source.Host != "" {
+			from += ", " + ev.Source.Host
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", ev.Type, ev.Reason, object.Age(ev.LastTimestamp.UnixNano(), now), from, ev.Message)
+	}
+	_ = tw.Flush()
 }

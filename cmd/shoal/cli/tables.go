@@ -76,6 +76,18 @@ func init() {
 	}
 }
 
+func init() {
+	tables["Event"] = columns{
+		headers: []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"},
+		row: func(o *pb.Object, now time.Time) []string {
+			var ev corev1.Event
+			_ = object.Decode(o, &ev)
+			obj := strings.ToLower(ev.InvolvedObject.Kind) + "/" + ev.InvolvedObject.Name
+			return []string{object.Age(ev.LastTimestamp.UnixNano(), now), ev.Type, ev.Reason, obj, ev.Message}
+		},
+	}
+}
+
 func replicasOf(r *int32) int32 {
 	if r == nil {
 		return 1
