@@ -121,8 +121,8 @@ func FromTyped(kind string, v any) (*shoalpb.Object, error) {
 		return nil, fmt.Errorf("convert %T to %s: %w", v, kind, err)
 	}
 	if s, ok := doc["status"]; ok && !zeroStatus(v) {
-		if f, ok := jsonFields(t)["status"]; ok {
-			s, _ = prune(s, f.typ, true)
+		if f, ok := JSONFields(t)["status"]; ok {
+			s, _ = prune(s, f.Type, true)
 		}
 		if o.Status, err = json.Marshal(s); err != nil {
 			return nil, fmt.Errorf("convert %s %q: status: %w", kind, m.Name, err)
@@ -166,7 +166,7 @@ func prune(v any, t reflect.Type, keepZero bool) (any, bool) {
 	case map[string]any:
 		switch t.Kind() {
 		case reflect.Struct:
-			fields := jsonFields(t)
+			fields := JSONFields(t)
 			zero := true
 			for name, e := range x {
 				f, ok := fields[name]
@@ -174,13 +174,13 @@ func prune(v any, t reflect.Type, keepZero bool) (any, bool) {
 					zero = false
 					continue
 				}
-				e, z := prune(e, f.typ, keepZero)
+				e, z := prune(e, f.Type, keepZero)
 				x[name] = e
-				pointer := f.typ.Kind() == reflect.Pointer
+				pointer := f.Type.Kind() == reflect.Pointer
 				switch {
 				case e == nil:
 					delete(x, name)
-				case z && !pointer && (!keepZero || f.omitEmpty && f.typ.Kind() == reflect.Struct):
+				case z && !pointer && (!keepZero || f.OmitEmpty && f.Type.Kind() == reflect.Struct):
 					delete(x, name)
 				case !z || pointer:
 					zero = false
@@ -222,22 +222,23 @@ func zeroJSON(v any) bool {
 	return false
 }
 
-// jsonField is what prune needs to know of a struct field.
-type jsonField struct {
-	typ       reflect.Type
-	omitEmpty bool
+// JSONField is what encoding/json makes of a struct field: its Go type and
+// whether it is omitted when empty.
+type JSONField struct {
+	Type      reflect.Type
+	OmitEmpty bool
 }
 
-var fieldCache sync.Map // reflect.Type -> map[string]jsonField
+var fieldCache sync.Map // reflect.Type -> map[string]JSONField
 
-// jsonFields maps the JSON member names of struct type t to their fields,
+// JSONFields maps the JSON member names of struct type t to their fields,
 // following encoding/json: embedded structs without a name are inlined, and
 // a field of the outer struct hides one of the same name inside.
-func jsonFields(t reflect.Type) map[string]jsonField {
+func JSONFields(t reflect.Type) map[string]JSONField {
 	if m, ok := fieldCache.Load(t); ok {
-		return m.(map[string]jsonField)
+		return m.(map[string]JSONField)
 	}
-	m := map[string]jsonField{}
+	m := map[string]JSONField{}
 	var inline []reflect.Type
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -262,10 +263,10 @@ func jsonFields(t reflect.Type) map[string]jsonField {
 		if name == "" {
 			name = f.Name
 		}
-		m[name] = jsonField{typ: f.Type, omitEmpty: slices.Contains(strings.Split(opts, ","), "omitempty")}
+		m[name] = JSONField{Type: f.Type, OmitEmpty: slices.Contains(strings.Split(opts, ","), "omitempty")}
 	}
 	for _, it := range inline {
-		for name, f := range jsonFields(it) {
+		for name, f := range JSONFields(it) {
 			if _, hidden := m[name]; !hidden {
 				m[name] = f
 			}

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/shoal-dev/shoal/object"
 )
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
@@ -112,45 +113,12 @@ func valueMessage(t reflect.Type, v any, err error) string {
 	return "invalid value: " + err.Error()
 }
 
-// jsonFields maps the JSON member names of struct type t to their Go types,
-// following encoding/json: embedded structs without a name are inlined, and
-// a field of the outer struct hides one of the same name inside. Package
-// object has the same walk for FromTyped; it is not exported there because
-// it is no object helper.
+// jsonFields maps the JSON member names of struct type t to their Go
+// types, as encoding/json sees them (object.JSONFields).
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	m := map[string]reflect.Type{}
-	var inline []reflect.Type
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				inline = append(inline, ft)
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
+	for name, f := range object.JSONFields(t) {
 		m[name] = f.Type
-	}
-	for _, it := range inline {
-		for name, ft := range jsonFields(it) {
-			if _, hidden := m[name]; !hidden {
-				m[name] = ft
-			}
-		}
 	}
 	return m
 }
