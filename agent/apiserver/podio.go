@@ -63,6 +63,15 @@ func (s *Server) locatePod(namespace, name, container string) (node, resolved st
 	return p.Spec.NodeName, resolved, nil
 }
 
+// remote connects to the agent running a pod elsewhere; a call already
+// forwarded once is refused rather than sent on.
+func (s *Server) remote(ctx context.Context, node, pod string) (pb.ShoalClient, error) {
+	if isForwarded(ctx) {
+		return nil, status.Errorf(codes.FailedPrecondition, "pod %q runs on %s, not here", pod, node)
+	}
+	return s.nodeClient(node)
+}
+
 // nodeClient connects to the agent of a node, from its gossip facts.
 func (s *Server) nodeClient(node string) (pb.ShoalClient, error) {
 	for _, m := range s.cfg.Members.Members() {
@@ -84,27 +93,15 @@ func (s *Server) Logs(req *pb.LogsRequest, stream grpc.ServerStreamingServer[pb.
 	}
 	ctx := stream.Context()
 	if node != s.cfg.Node {
-		if isForwarded(ctx) {
-			return status.Errorf(codes.FailedPrecondition, "pod %q runs on %s, not here", req.GetPod(), node)
-		}
-		c, err := s.nodeClient(node)
+		c, err := s.remote(ctx, node, req.GetPod())
 		if err != nil {
 			return err
 		}
-		fwd := proxyRequest(req, container)
-		in, err := c.Logs(forwardedContext(ctx, s.cfg.Node), fwd)
+		in, err := c.Logs(forwardedContext(ctx, s.cfg.Node), proxyRequest(req, container))
 		if err != nil {
 			return err
 		}
-		for {
-			chunk, err := in.Recv()
-			if err != nil {
-				return endOfStream(err)
-			}
-			if err := stream.Send(chunk); err != nil {
-				return err
-			}
-		}
+		return relay(in.Recv, stream.Send)
 	}
 	if s.cfg.PodIO == nil {
 		return status.Error(codes.Unimplemented, "this agent runs no pods")
@@ -125,10 +122,7 @@ func (s *Server) Exec(req *pb.ExecRequest, stream grpc.ServerStreamingServer[pb.
 	}
 	ctx := stream.Context()
 	if node != s.cfg.Node {
-		if isForwarded(ctx) {
-			return status.Errorf(codes.FailedPrecondition, "pod %q runs on %s, not here", req.GetPod(), node)
-		}
-		c, err := s.nodeClient(node)
+		c, err := s.remote(ctx, node, req.GetPod())
 		if err != nil {
 			return err
 		}
@@ -137,15 +131,7 @@ func (s *Server) Exec(req *pb.ExecRequest, stream grpc.ServerStreamingServer[pb.
 		if err != nil {
 			return err
 		}
-		for {
-			out, err := in.Recv()
-			if err != nil {
-				return endOfStream(err)
-			}
-			if err := stream.Send(out); err != nil {
-				return err
-			}
-		}
+		return relay(in.Recv, stream.Send)
 	}
 	if s.cfg.PodIO == nil {
 		return status.Error(codes.Unimplemented, "this agent runs no pods")
@@ -157,6 +143,19 @@ func (s *Server) Exec(req *pb.ExecRequest, stream grpc.ServerStreamingServer[pb.
 		return toStatus(fmt.Errorf("exec in %s/%s: %w", req.GetPod(), container, err))
 	}
 	return stream.Send(&pb.ExecOutput{Exited: true, ExitCode: int32(code)})
+}
+
+// relay copies a proxied stream to the caller until it ends.
+func relay[T any](recv func() (T, error), send func(T) error) error {
+	for {
+		m, err := recv()
+		if err != nil {
+			return endOfStream(err)
+		}
+		if err := send(m); err != nil {
+			return err
+		}
+	}
 }
 
 func proxyRequest(req *pb.LogsRequest, container string) *pb.LogsRequest {
