@@ -1,6 +1,7 @@
 # Shoal: the front door. Every target calls go (or a script under e2e/) directly.
 GO        ?= go
 BIN       := bin/shoal
+TESTAPP   := bin/shoal-testapp
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/shoal-dev/shoal/version.Version=$(VERSION)
 GOBIN     := $(shell $(GO) env GOPATH)/bin
@@ -16,6 +17,7 @@ all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/shoal
+	CGO_ENABLED=0 $(GO) build -o $(TESTAPP) ./cmd/shoal-testapp
 
 # make test: unit tests, in-process clusters and the e2e suite, all with -race.
 test:
@@ -32,9 +34,10 @@ e2e:
 chaos:
 	SHOAL_CHAOS_KILLS=$${SHOAL_CHAOS_KILLS:-20} $(GO) test -race -timeout 60m -v -run 'Chaos|Linearizable' ./e2e/...
 
-# Benchmarks print ratio= against a reference run side by side (see docs/bench.md).
+# Benchmarks print ratio= against a reference run side by side (see docs/bench.md):
+# the store against etcd, placement against the store, pod start against fork+exec.
 bench: build
-	bash e2e/bench/store.sh
+	bash e2e/bench/all.sh
 
 # Fuzz every decoder of outside input for a short while each.
 FUZZTIME ?= 20s

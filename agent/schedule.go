@@ -98,6 +98,7 @@ func (a *Agent) scheduleOnce(ctx context.Context) {
 			a.markUnschedulable(ctx, podObj[string(pod.UID)], pod, d.Message(len(snap.Nodes)))
 			continue
 		}
+		d.Node = breakTie(d, string(pod.UID))
 		g := groups[d.Node]
 		if g == nil {
 			g = &bindGroup{node: d.Node}
@@ -240,4 +241,25 @@ func (a *Agent) markUnschedulable(ctx context.Context, o *pb.Object, pod *corev1
 		a.events.Event(events.Ref{Kind: "Pod", Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUid()},
 			corev1.EventTypeWarning, "FailedScheduling", msg)
 	}
+}
+
+// breakTie picks among the nodes that share the best score by rendezvous
+// hashing of the pod uid, rather than by name: claimers placing different
+// pods at once then spread over equally good nodes instead of all racing
+// for the same one's allocation revision.
+func breakTie(d sched.Decision, podUID string) string {
+	best, ok := d.Score[d.Node]
+	if !ok {
+		return d.Node
+	}
+	var tied []string
+	for n, sc := range d.Score {
+		if sc == best {
+			tied = append(tied, n)
+		}
+	}
+	if len(tied) < 2 {
+		return d.Node
+	}
+	return sched.Claimer(podUID, tied)
 }

@@ -25,6 +25,8 @@ const (
 	quietFor   = time.Second
 	quietLimit = 2 * time.Minute
 	pollEvery  = 100 * time.Millisecond
+	// progressEvery is how often a long wait says where it stands.
+	progressEvery = 15 * time.Second
 )
 
 // cluster is the in-process agents. Agent i is named n%03d and binds
@@ -149,6 +151,19 @@ func (c *cluster) leader() *agent.Agent {
 	return nil
 }
 
+// waitLeader waits for a leader: under this much load on two cores a
+// starved leader can miss its heartbeats and lose the lead for a moment.
+func (c *cluster) waitLeader(ctx context.Context) (*agent.Agent, error) {
+	var l *agent.Agent
+	err := waitUntil(ctx, time.Minute, func() error {
+		if l = c.leader(); l == nil {
+			return errors.New("no leader")
+		}
+		return nil
+	})
+	return l, err
+}
+
 // configOf is the config agent a started with.
 func (c *cluster) configOf(a *agent.Agent) agent.Config {
 	for i, x := range c.agents {
@@ -167,50 +182,60 @@ func (c *cluster) name(a *agent.Agent) string { return c.configOf(a).Name }
 // exists and is Ready on every replica, the default namespace exists, and
 // every agent sees every other alive by gossip (so that all agents claim
 // pods over the same set).
-func (c *cluster) waitFormed(ctx context.Context, limit time.Duration, voters int) error {
+func (c *cluster) waitFormed(ctx context.Context, limit time.Duration, voters int, progress io.Writer) error {
+	start, said := time.Now(), time.Now()
 	return waitUntil(ctx, limit, func() error {
-		l := c.leader()
-		if l == nil {
-			return errors.New("no leader")
+		err := c.formed(voters)
+		if err != nil && time.Since(said) >= progressEvery {
+			fmt.Fprintf(progress, "  forming for %.0fs: %v\n", time.Since(start).Seconds(), err)
+			said = time.Now()
 		}
-		servers, err := l.Node().Servers()
-		if err != nil {
-			return err
-		}
-		v := 0
-		for _, s := range servers {
-			if s.Voter {
-				v++
-			}
-		}
-		if len(servers) != len(c.agents) || v != voters {
-			return fmt.Errorf("raft has %d servers (%d voters), want %d (%d voters)", len(servers), v, len(c.agents), voters)
-		}
-		store := l.Node().Store()
-		if o, _ := store.Get(state.NamespaceKind, "", "default"); o == nil {
-			return errors.New("no namespace default")
-		}
-		nodes, _ := store.List("Node", "", nil)
-		ready := 0
-		for _, o := range nodes {
-			var node corev1.Node
-			if object.Decode(o, &node) == nil && nodeReady(&node) {
-				ready++
-			}
-		}
-		if ready != len(c.agents) {
-			return fmt.Errorf("%d of %d Nodes exist, %d Ready", len(nodes), len(c.agents), ready)
-		}
-		for _, a := range c.agents {
-			if alive := len(a.Mesh().Alive()); alive != len(c.agents) {
-				return fmt.Errorf("%s sees %d agents alive by gossip, want %d", c.name(a), alive, len(c.agents))
-			}
-			if got, _ := a.Node().Store().List("Node", "", nil); len(got) != len(c.agents) {
-				return fmt.Errorf("%s's replica has %d Nodes, want %d", c.name(a), len(got), len(c.agents))
-			}
-		}
-		return nil
+		return err
 	})
+}
+
+func (c *cluster) formed(voters int) error {
+	l := c.leader()
+	if l == nil {
+		return errors.New("no leader")
+	}
+	servers, err := l.Node().Servers()
+	if err != nil {
+		return err
+	}
+	v := 0
+	for _, s := range servers {
+		if s.Voter {
+			v++
+		}
+	}
+	if len(servers) != len(c.agents) || v != voters {
+		return fmt.Errorf("raft has %d servers (%d voters), want %d (%d voters)", len(servers), v, len(c.agents), voters)
+	}
+	store := l.Node().Store()
+	if o, _ := store.Get(state.NamespaceKind, "", "default"); o == nil {
+		return errors.New("no namespace default")
+	}
+	nodes, _ := store.List("Node", "", nil)
+	ready := 0
+	for _, o := range nodes {
+		var node corev1.Node
+		if object.Decode(o, &node) == nil && nodeReady(&node) {
+			ready++
+		}
+	}
+	if ready != len(c.agents) {
+		return fmt.Errorf("%d of %d Nodes exist, %d Ready", len(nodes), len(c.agents), ready)
+	}
+	for _, a := range c.agents {
+		if alive := len(a.Mesh().Alive()); alive != len(c.agents) {
+			return fmt.Errorf("%s sees %d agents alive by gossip, want %d", c.name(a), alive, len(c.agents))
+		}
+		if got, _ := a.Node().Store().List("Node", "", nil); len(got) != len(c.agents) {
+			return fmt.Errorf("%s's replica has %d Nodes, want %d", c.name(a), len(got), len(c.agents))
+		}
+	}
+	return nil
 }
 
 func nodeReady(n *corev1.Node) bool {

@@ -54,9 +54,9 @@ func benchPod(name string) (*pb.Object, error) {
 // placement creates cfg.pods pods in one transaction through a follower's
 // API and watches the leader's replica until every one is bound.
 func (b *bench) placement(ctx context.Context, rep int) (placeResult, error) {
-	l := b.c.leader()
-	if l == nil {
-		return placeResult{}, errors.New("no leader")
+	l, err := b.c.waitLeader(ctx)
+	if err != nil {
+		return placeResult{}, err
 	}
 	var via string
 	for _, cfg := range b.c.cfgs {
@@ -92,6 +92,9 @@ func (b *bench) placement(ctx context.Context, rep int) (placeResult, error) {
 	}()
 	deadline := time.NewTimer(b.cfg.placeLimit)
 	defer deadline.Stop()
+	progress := time.NewTicker(progressEvery)
+	defer progress.Stop()
+	sent := time.Now()
 	timedOut := false
 	for !timedOut {
 		changed := store.Changed()
@@ -105,6 +108,9 @@ func (b *bench) placement(ctx context.Context, rep int) (placeResult, error) {
 			if err != nil {
 				return placeResult{}, fmt.Errorf("create %d pods through %s: %w", b.cfg.pods, via, err)
 			}
+		case <-progress.C:
+			fmt.Fprintf(b.out, "  placing for %.0fs: %d of %d pods bound, %d log entries since the create\n",
+				time.Since(sent).Seconds(), len(w.bound), b.cfg.pods, w.rev-w.startRev)
 		case <-deadline.C:
 			timedOut = true
 		case <-ctx.Done():
@@ -284,9 +290,9 @@ func checkCapacity(store *state.Store, prefix string) (lo, hi int, over []string
 // clear deletes the repetition's pods and ConfigMaps through the leader
 // and waits until the leader's replica has none of them.
 func (b *bench) clear(ctx context.Context, rep int) error {
-	l := b.c.leader()
-	if l == nil {
-		return errors.New("no leader")
+	l, err := b.c.waitLeader(ctx)
+	if err != nil {
+		return err
 	}
 	cfg := b.c.configOf(l)
 	conn, err := client.Dial(net.JoinHostPort(cfg.BindAddr, fmt.Sprint(cfg.GRPCPort)))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -67,9 +66,9 @@ func (w *writer) put(ctx context.Context, o *pb.Object) error {
 // writers prepares one writer per agent, with warm connections to the
 // leader (the agents' forwarders keep theirs open).
 func (b *bench) writers(ctx context.Context) ([]*writer, func(), error) {
-	l := b.c.leader()
-	if l == nil {
-		return nil, nil, errors.New("no leader")
+	l, err := b.c.waitLeader(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	target := net.JoinHostPort(b.c.configOf(l).BindAddr, fmt.Sprint(b.c.configOf(l).GRPCPort))
 	var ws []*writer

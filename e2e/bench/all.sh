@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# make bench: every Shoal benchmark beside its reference, in one run:
+#   store      e2e/bench/store.sh: the desired-state store against etcd
+#   placement  e2e/bench/schedbench: pods placed/s on 100 in-process agents
+#              against the raw store commit rate of the same cluster
+#   podstart   e2e/bench/podstart: apply-to-Running on the process runtime
+#              against a bare fork+exec of the same binary
+# Each part prints its own figures and ratio= lines; at the end all.sh
+# repeats every ratio= line, so the last line of output is one. It exits
+# non-zero when a part failed. See docs/bench.md.
+#
+# Knobs (environment): SHOAL_BENCH_PARTS (default "store placement
+# podstart"), SHOAL_BIN (bin/shoal), SHOAL_TESTAPP_BIN (bin/shoal-testapp),
+# SHOAL_BENCH_REPS (3, every part), SHOAL_BENCH_AGENTS (100),
+# SHOAL_BENCH_PODS (1000), SHOAL_BENCH_PLACE_TIMEOUT (3m),
+# SHOAL_BENCH_PODSTART_PODS (100), and store.sh's own. A short CI run:
+#   SHOAL_BENCH_PARTS="placement podstart" SHOAL_BENCH_REPS=1 SHOAL_BENCH_AGENTS=10 \
+#     SHOAL_BENCH_PODS=100 SHOAL_BENCH_PODSTART_PODS=20 bash e2e/bench/all.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+parts=${SHOAL_BENCH_PARTS:-store placement podstart}
+shoal_bin=${SHOAL_BIN:-bin/shoal}
+if [ ! -x "$shoal_bin" ]; then
+	echo "all.sh: $shoal_bin not found: run make build first (or set SHOAL_BIN)" >&2
+	exit 1
+fi
+SHOAL_BIN=$(realpath "$shoal_bin")
+export SHOAL_BIN
+export SHOAL_BENCH_PLACE_TIMEOUT=${SHOAL_BENCH_PLACE_TIMEOUT:-3m}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-bench-all.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+log=$work/all.log
+: >"$log"
+
+# Each part stops what it started on SIGINT/SIGTERM (the whole foreground
+# process group gets the signal); tee keeps a copy for the summary.
+failed=()
+part() {
+	local name=$1
+	shift
+	echo "==== $name ====" | tee -a "$log"
+	if ! "$@" 2>&1 | tee -a "$log"; then
+		failed+=("$name")
+	fi
+}
+
+for p in $parts; do
+	case $p in
+	store)
+		part store bash e2e/bench/store.sh
+		;;
+	placement)
+		go build -o "$work/schedbench" ./e2e/bench/schedbench
+		part placement "$work/schedbench"
+		;;
+	podstart)
+		go build -o "$work/podstart" ./e2e/bench/podstart
+		part podstart "$work/podstart"
+		;;
+	*)
+		echo "all.sh: unknown part $p in SHOAL_BENCH_PARTS (store, placement, podstart)" >&2
+		exit 2
+		;;
+	esac
+done
+
+echo "==== summary: every ratio of this run ===="
+for f in "${failed[@]}"; do
+	echo "FAILED: $f (its output is above)"
+done
+grep -h 'ratio=' "$log" || echo "all.sh: no part printed a ratio" >&2
+[ ${#failed[@]} -eq 0 ]
