@@ -28,6 +28,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
+	"github.com/shoal-dev/shoal/e2e/harness"
 	"io"
 	"net"
 	"os"
@@ -154,18 +156,18 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() == nil {
 			for _, p := range c.procs {
-				fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", p.name, p.logPath, p.tail(3000))
+				fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", p.Name, p.LogPath, p.Tail(3000))
 			}
 		}
 		for _, p := range c.procs {
-			if serr := p.stop(); serr != nil {
+			if serr := p.Stop(); serr != nil {
 				fmt.Fprintln(errOut, "podstart:", serr)
 			}
 		}
 		for _, cn := range c.conns {
 			_ = cn.Close()
 		}
-		if n := killUnder(dir); n > 0 {
+		if n := harness.KillUnder(dir); n > 0 {
 			fmt.Fprintf(errOut, "podstart: killed %d container processes left behind\n", n)
 		}
 		if cfg.keep {
@@ -254,7 +256,7 @@ func directStarts(ctx context.Context, testapp, dir string, n int) ([]time.Durat
 
 // cluster is the three agent processes and a connection to each.
 type cluster struct {
-	procs []*proc
+	procs []*proc.Proc
 	conns []*client.Conn
 }
 
@@ -268,11 +270,11 @@ func (c *cluster) start(bin, pathDir, dir string) error {
 		if err := os.MkdirAll(data, 0o755); err != nil {
 			return err
 		}
-		p := &proc{name: "shoal " + name, bin: bin, env: env, logPath: data + ".log",
-			args: []string{"agent", "--name", name, "--bind", ip, "--data-dir", data,
+		p := &proc.Proc{Name: "shoal " + name, Bin: bin, Env: env, LogPath: data + ".log",
+			Args: []string{"agent", "--name", name, "--bind", ip, "--data-dir", data,
 				"--bootstrap-expect", fmt.Sprint(agents), "--join", agentIP(0)}}
 		c.procs = append(c.procs, p)
-		if err := p.start(); err != nil {
+		if err := p.Start(); err != nil {
 			return err
 		}
 		conn, err := client.Dial(net.JoinHostPort(ip, "7948"))
@@ -382,8 +384,8 @@ func (c *cluster) podStarts(ctx context.Context, dir string, rep, n int) ([]time
 	}
 	deleted := time.Now()
 	if err := waitUntil(ctx, goneLimit, func(context.Context) error {
-		if pids := pidsUnder(dir); len(pids) > 0 {
-			return fmt.Errorf("%d container processes still running", len(pids))
+		if pids := harness.CountUnder(dir, ""); pids > 0 {
+			return fmt.Errorf("%d container processes still running", pids)
 		}
 		return nil
 	}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 // etcdCluster is three members of Debian's etcd on 127.0.201.2-4 with
 // etcd's default timing (heartbeat 100ms, election 1000ms): the reference.
 type etcdCluster struct {
-	procs []*proc
+	procs []*proc.Proc
 	eps   []string
 	clis  []*clientv3.Client
 	// ids are the member ids, learnt from each member's Status.
@@ -37,9 +38,9 @@ func newEtcd(bin, dir string) (*etcdCluster, error) {
 		}
 		client, peer := "http://"+ip+":2379", "http://"+ip+":2380"
 		e.eps = append(e.eps, client)
-		e.procs = append(e.procs, &proc{
-			name: "etcd " + name, bin: bin, logPath: data + ".log",
-			args: []string{"--name", name, "--data-dir", data,
+		e.procs = append(e.procs, &proc.Proc{
+			Name: "etcd " + name, Bin: bin, LogPath: data + ".log",
+			Args: []string{"--name", name, "--data-dir", data,
 				"--listen-client-urls", client, "--advertise-client-urls", client,
 				"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
 				"--initial-cluster", strings.Join(initial, ","),
@@ -76,12 +77,12 @@ func etcdVersion(bin string) string {
 	return strings.TrimSpace(first)
 }
 
-func (e *etcdCluster) name() string      { return "etcd" }
-func (e *etcdCluster) procList() []*proc { return e.procs }
+func (e *etcdCluster) name() string           { return "etcd" }
+func (e *etcdCluster) procList() []*proc.Proc { return e.procs }
 
 func (e *etcdCluster) start() error {
 	for _, p := range e.procs {
-		if err := p.start(); err != nil {
+		if err := p.Start(); err != nil {
 			return err
 		}
 	}
@@ -96,7 +97,7 @@ func (e *etcdCluster) put(ctx context.Context, member int, key string, val []byt
 func (e *etcdCluster) leader(ctx context.Context) (int, error) {
 	var errs []error
 	for i, cli := range e.clis {
-		if e.procs[i].exited() {
+		if e.procs[i].Exited() {
 			continue
 		}
 		st, err := cli.Status(ctx, e.eps[i])
@@ -105,7 +106,7 @@ func (e *etcdCluster) leader(ctx context.Context) (int, error) {
 			continue
 		}
 		for j, id := range e.ids {
-			if id != 0 && id == st.Leader && !e.procs[j].exited() {
+			if id != 0 && id == st.Leader && !e.procs[j].Exited() {
 				return j, nil
 			}
 		}
@@ -114,11 +115,11 @@ func (e *etcdCluster) leader(ctx context.Context) (int, error) {
 	return 0, fmt.Errorf("etcd leader: %w", errors.Join(errs...))
 }
 
-func (e *etcdCluster) kill(member int) error { return e.procs[member].sigkill() }
+func (e *etcdCluster) kill(member int) error { return e.procs[member].Sigkill() }
 
 // restart starts a killed member on its data directory and dials it afresh.
 func (e *etcdCluster) restart(member int) error {
-	if err := e.procs[member].restart(); err != nil {
+	if err := e.procs[member].Restart(); err != nil {
 		return err
 	}
 	_ = e.clis[member].Close()
@@ -136,7 +137,7 @@ func (e *etcdCluster) healthy(ctx context.Context) error {
 	var leader uint64
 	for i, cli := range e.clis {
 		name := fmt.Sprintf("e%d", i+1)
-		if e.procs[i].exited() {
+		if e.procs[i].Exited() {
 			return fmt.Errorf("%s has exited", name)
 		}
 		st, err := cli.Status(ctx, e.eps[i])
@@ -164,7 +165,7 @@ func (e *etcdCluster) close() error {
 	var errs []error
 	for i, p := range e.procs {
 		_ = e.clis[i].Close()
-		errs = append(errs, p.stop())
+		errs = append(errs, p.Stop())
 	}
 	return errors.Join(errs...)
 }

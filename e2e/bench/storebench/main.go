@@ -18,6 +18,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
 	"io"
 	"os"
 	"os/exec"
@@ -101,7 +103,7 @@ func (c config) validate() error {
 // cluster is one 3-member system under test. Members are numbered 0-2.
 type cluster interface {
 	name() string
-	procList() []*proc
+	procList() []*proc.Proc
 	start() error
 	// put writes val under key through one member (which forwards it to
 	// the leader when it is not the leader).
@@ -238,7 +240,7 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
 		if err != nil && ctx.Err() == nil {
 			for _, c := range systems {
 				for _, p := range c.procList() {
-					fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", p.name, p.logPath, p.tail(3000))
+					fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", p.Name, p.LogPath, p.Tail(3000))
 				}
 			}
 		}
@@ -306,13 +308,13 @@ func (b *bench) failover(ctx context.Context, sh, et cluster) ([2][]time.Duratio
 				return res, fmt.Errorf("%s failover %d: %w", c.name(), k+1, err)
 			}
 			res[i] = append(res[i], d)
-			fmt.Fprintf(b.out, "  %-5s kill %2d: %s (%s)\n", c.name(), k+1, ms(d), note)
+			fmt.Fprintf(b.out, "  %-5s kill %2d: %s (%s)\n", c.name(), k+1, stats.Ms(d), note)
 		}
 	}
 	for i, name := range []string{"shoal", "etcd"} {
-		lo, hi := spread(res[i])
+		lo, hi := stats.Spread(res[i])
 		fmt.Fprintf(b.out, "failover %-5s n=%d median=%s p90=%s p99=%s min=%s max=%s\n", name, len(res[i]),
-			ms(median(res[i])), ms(percentile(res[i], 90)), ms(percentile(res[i], 99)), ms(lo), ms(hi))
+			stats.Ms(stats.Median(res[i])), stats.Ms(stats.Percentile(res[i], 90)), stats.Ms(stats.Percentile(res[i], 99)), stats.Ms(lo), stats.Ms(hi))
 	}
 	return res, nil
 }
@@ -430,16 +432,16 @@ func (b *bench) throughput(ctx context.Context, sh, et cluster) ([][2][]loadResu
 				}
 				res[ci][i] = append(res[ci][i], lr)
 				fmt.Fprintf(b.out, "  %-5s c=%-3d rep %d: %.0f writes/s p50=%s p99=%s errors=%d\n",
-					c.name(), n, r+1, lr.rate, ms(lr.p50), ms(lr.p99), lr.errors)
+					c.name(), n, r+1, lr.rate, stats.Ms(lr.p50), stats.Ms(lr.p99), lr.errors)
 			}
 		}
 	}
 	for ci, n := range b.cfg.clients {
 		for i, name := range []string{"shoal", "etcd"} {
 			rates, p50s, p99s, errs := collect(res[ci][i])
-			lo, hi := spread(rates)
+			lo, hi := stats.Spread(rates)
 			fmt.Fprintf(b.out, "throughput %-5s c=%d: %.0f writes/s (median of %d, spread %.0f-%.0f) p50=%s p99=%s errors=%d\n",
-				name, n, median(rates), len(rates), lo, hi, ms(median(p50s)), ms(median(p99s)), errs)
+				name, n, stats.Median(rates), len(rates), lo, hi, stats.Ms(stats.Median(p50s)), stats.Ms(stats.Median(p99s)), errs)
 		}
 	}
 	return res, nil
@@ -507,7 +509,7 @@ func (b *bench) load(ctx context.Context, c cluster, n, rep int) (loadResult, er
 	}
 	lr.writes = len(all)
 	lr.rate = float64(lr.writes) / b.cfg.seconds.Seconds()
-	lr.p50, lr.p99 = percentile(all, 50), percentile(all, 99)
+	lr.p50, lr.p99 = stats.Percentile(all, 50), stats.Percentile(all, 99)
 	return lr, nil
 }
 
@@ -517,7 +519,7 @@ func (b *bench) summary(fo [2][]time.Duration, tput [][2][]loadResult) {
 	fmt.Fprintln(b.out, "summary (shoal/etcd on the same machine in the same run; medians):")
 	if len(fo[0]) > 0 {
 		fmt.Fprintf(b.out, "failover ratio=%.2f (shoal median %s / etcd median %s over %d kills each; below 1 is better for shoal, goal <= 1)\n",
-			ratio(float64(median(fo[0])), float64(median(fo[1]))), ms(median(fo[0])), ms(median(fo[1])), len(fo[0]))
+			stats.Ratio(float64(stats.Median(fo[0])), float64(stats.Median(fo[1]))), stats.Ms(stats.Median(fo[0])), stats.Ms(stats.Median(fo[1])), len(fo[0]))
 	} else {
 		fmt.Fprintln(b.out, "failover skipped (kills=0)")
 	}
@@ -529,7 +531,7 @@ func (b *bench) summary(fo [2][]time.Duration, tput [][2][]loadResult) {
 			goal = ", goal >= 1"
 		}
 		fmt.Fprintf(b.out, "throughput c=%d ratio=%.2f (shoal %.0f / etcd %.0f writes/s over %d reps; above 1 is better for shoal%s)\n",
-			n, ratio(median(s), median(e)), median(s), median(e), len(s), goal)
+			n, stats.Ratio(stats.Median(s), stats.Median(e)), stats.Median(s), stats.Median(e), len(s), goal)
 	}
 }
 

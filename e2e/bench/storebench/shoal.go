@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 // shoalCluster is three shoal agents on 127.0.200.2-4 with the default
 // ports, started the way the e2e harness starts them.
 type shoalCluster struct {
-	procs []*proc
+	procs []*proc.Proc
 	ips   []string
 	conns []*client.Conn
 }
@@ -30,9 +31,9 @@ func newShoal(bin, dir string) (*shoalCluster, error) {
 			return nil, err
 		}
 		s.ips = append(s.ips, ip)
-		s.procs = append(s.procs, &proc{
-			name: "shoal " + name, bin: bin, logPath: data + ".log",
-			args: []string{"agent", "--name", name, "--bind", ip, "--data-dir", data,
+		s.procs = append(s.procs, &proc.Proc{
+			Name: "shoal " + name, Bin: bin, LogPath: data + ".log",
+			Args: []string{"agent", "--name", name, "--bind", ip, "--data-dir", data,
 				"--bootstrap-expect", fmt.Sprint(members), "--join", seed},
 		})
 		conn, err := client.Dial(net.JoinHostPort(ip, "7948"))
@@ -46,12 +47,12 @@ func newShoal(bin, dir string) (*shoalCluster, error) {
 
 func shoalIP(i int) string { return fmt.Sprintf("127.0.200.%d", i+2) }
 
-func (s *shoalCluster) name() string      { return "shoal" }
-func (s *shoalCluster) procList() []*proc { return s.procs }
+func (s *shoalCluster) name() string           { return "shoal" }
+func (s *shoalCluster) procList() []*proc.Proc { return s.procs }
 
 func (s *shoalCluster) start() error {
 	for _, p := range s.procs {
-		if err := p.start(); err != nil {
+		if err := p.Start(); err != nil {
 			return err
 		}
 	}
@@ -71,7 +72,7 @@ func (s *shoalCluster) put(ctx context.Context, member int, key string, val []by
 func (s *shoalCluster) leader(ctx context.Context) (int, error) {
 	var errs []error
 	for i, c := range s.conns {
-		if s.procs[i].exited() {
+		if s.procs[i].Exited() {
 			continue
 		}
 		st, err := c.RaftStatus(ctx, &pb.RaftStatusRequest{})
@@ -80,7 +81,7 @@ func (s *shoalCluster) leader(ctx context.Context) (int, error) {
 			continue
 		}
 		for j := range members {
-			if st.GetLeader() == fmt.Sprintf("n%d", j+1) && !s.procs[j].exited() {
+			if st.GetLeader() == fmt.Sprintf("n%d", j+1) && !s.procs[j].Exited() {
 				return j, nil
 			}
 		}
@@ -89,12 +90,12 @@ func (s *shoalCluster) leader(ctx context.Context) (int, error) {
 	return 0, fmt.Errorf("shoal leader: %w", errors.Join(errs...))
 }
 
-func (s *shoalCluster) kill(member int) error { return s.procs[member].sigkill() }
+func (s *shoalCluster) kill(member int) error { return s.procs[member].Sigkill() }
 
 // restart starts a killed agent again and dials it afresh, so that the
 // client's reconnect backoff does not count as the cluster's recovery.
 func (s *shoalCluster) restart(member int) error {
-	if err := s.procs[member].restart(); err != nil {
+	if err := s.procs[member].Restart(); err != nil {
 		return err
 	}
 	_ = s.conns[member].Close()
@@ -112,7 +113,7 @@ func (s *shoalCluster) healthy(ctx context.Context) error {
 	leader := ""
 	for i, c := range s.conns {
 		name := fmt.Sprintf("n%d", i+1)
-		if s.procs[i].exited() {
+		if s.procs[i].Exited() {
 			return fmt.Errorf("%s has exited", name)
 		}
 		st, err := c.RaftStatus(ctx, &pb.RaftStatusRequest{})
@@ -158,7 +159,7 @@ func (s *shoalCluster) close() error {
 	var errs []error
 	for i, p := range s.procs {
 		_ = s.conns[i].Close()
-		errs = append(errs, p.stop())
+		errs = append(errs, p.Stop())
 	}
 	return errors.Join(errs...)
 }
