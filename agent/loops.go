@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,14 +44,14 @@ func (a *Agent) every(ctx context.Context, d time.Duration, onMeshChange bool, f
 func (a *Agent) joinLoop(ctx context.Context) {
 	self := a.mesh.Local().Address()
 	var saved []string
-	a.every(ctx, 2*time.Second, false, func(context.Context) bool {
+	a.every(ctx, 2*time.Second, true, func(context.Context) bool {
 		alive := a.mesh.Alive()
 		if len(alive) > 1 {
 			saved = a.savePeers(alive, saved)
 			return false
 		}
 		var targets []string
-		for _, t := range append(slices.Clone(a.cfg.Join), loadPeers(a.cfg.DataDir)...) {
+		for _, t := range append(append(slices.Clone(a.cfg.Join), loadPeers(a.cfg.DataDir)...), a.raftPeers()...) {
 			if t != self && t != a.cfg.BindAddr && !slices.Contains(targets, t) {
 				targets = append(targets, t)
 			}
@@ -65,6 +67,27 @@ func (a *Agent) joinLoop(ctx context.Context) {
 		a.log.Info("joined gossip mesh", "contacted", n)
 		return false
 	})
+}
+
+// raftPeers are the gossip addresses of the other servers in the Raft
+// configuration (their Raft host with this agent's gossip port): a
+// restarted agent finds its cluster through them even when its --join seed
+// is itself and it saved no peers.
+func (a *Agent) raftPeers() []string {
+	servers, err := a.node.Servers()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range servers {
+		if s.ID == a.cfg.Name {
+			continue
+		}
+		if host, _, err := net.SplitHostPort(s.Address); err == nil {
+			out = append(out, net.JoinHostPort(host, strconv.Itoa(a.cfg.GossipPort)))
+		}
+	}
+	return out
 }
 
 // bootstrapLoop gives birth to the Raft group. Once BootstrapExpect agents
