@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -211,9 +212,14 @@ func TestLinearizableAcrossLeaderKills(t *testing.T) {
 	// A final linearizable read of every key through every agent.
 	for _, a := range c.Agents {
 		for _, key := range keys {
+			// The agent may have restarted moments ago: wait for the client's
+			// connection to be ready again instead of failing fast on the
+			// error it cached while the agent was down.
 			call := time.Now()
-			resp, err := conns[a.Name].Get(context.Background(), &pb.GetRequest{Kind: "ConfigMap", Namespace: "default", Name: key,
-				Read: &pb.ReadOptions{Linearizable: true}})
+			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			resp, err := conns[a.Name].Get(rctx, &pb.GetRequest{Kind: "ConfigMap", Namespace: "default", Name: key,
+				Read: &pb.ReadOptions{Linearizable: true}}, grpc.WaitForReady(true))
+			cancel()
 			if err != nil && status.Code(err) != codes.NotFound {
 				t.Fatalf("final read of %s on %s: %v", key, a.Name, err)
 			}
