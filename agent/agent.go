@@ -28,10 +28,13 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoal-dev/shoal/agent/apiserver"
+	"github.com/shoal-dev/shoal/agent/binding"
 	"github.com/shoal-dev/shoal/agent/events"
+	"github.com/shoal-dev/shoal/agent/informer"
 	"github.com/shoal-dev/shoal/agent/kubelet"
 	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/consensus/state"
 	"github.com/shoal-dev/shoal/gossip"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 	"github.com/shoal-dev/shoal/sched"
@@ -175,7 +178,9 @@ type Agent struct {
 	node    *consensus.Node
 	driver  runtime.Driver
 	events  *events.Recorder
-	lastGC  time.Time // when the leader last collected garbage
+	pods    *informer.Informer // decoded pods and nodes of the local replica
+	claims  claimCache         // owned by the schedule loop
+	lastGC  time.Time          // when the leader last collected garbage
 	kubelet *kubelet.Kubelet
 	started time.Time
 	api     *apiserver.Server
@@ -220,6 +225,7 @@ func New(cfg Config) (a *Agent, err error) {
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:      cfg.TrailingLogs,
 		SnapshotInterval:  cfg.SnapshotInterval,
+		Store:             state.Options{Indexes: binding.Indexes(), Binder: binding.New().Bind},
 		Logger:            a.log.With("component", "raft"),
 		LogOutput:         cfg.LogOutput,
 		Registerer:        a.reg,
@@ -265,7 +271,8 @@ func New(cfg Config) (a *Agent, err error) {
 	a.events = events.New(a.api, "shoal", cfg.Name, a.log.With("component", "events"))
 	kcfg := kubelet.DefaultConfig()
 	kcfg.Events = a.events
-	kcfg.Node, kcfg.NodeIP, kcfg.Driver, kcfg.Store, kcfg.Writer = cfg.Name, cfg.BindAddr, a.driver, a.node.Store(), a.api
+	a.pods = informer.New(a.node.Store(), a.log.With("component", "informer"))
+	kcfg.Node, kcfg.NodeIP, kcfg.Driver, kcfg.Store, kcfg.Pods, kcfg.Writer = cfg.Name, cfg.BindAddr, a.driver, a.node.Store(), a.pods, a.api
 	kcfg.Logger = a.log.With("component", "kubelet")
 	kcfg.RestartBackoff = cfg.RestartBackoff
 	a.kubelet = kubelet.New(kcfg)

@@ -63,19 +63,15 @@ type view struct {
 func (a *Agent) readView() view {
 	store := a.node.Store()
 	v := view{podsByNS: map[string][]*corev1.Pod{}, podsByNode: map[string][]*corev1.Pod{}, setsByNS: map[string][]*appsv1.ReplicaSet{}}
-	objs, _ := store.List("Pod", "", nil)
-	for _, o := range objs {
-		p := &corev1.Pod{}
-		if a.decode(o, p) != nil {
-			continue
-		}
+	for _, ip := range a.pods.Pods() {
+		p := ip.Pod
 		v.pods = append(v.pods, p)
 		v.podsByNS[p.Namespace] = append(v.podsByNS[p.Namespace], p)
 		if p.Spec.NodeName != "" {
 			v.podsByNode[p.Spec.NodeName] = append(v.podsByNode[p.Spec.NodeName], p)
 		}
 	}
-	objs, _ = store.List("ReplicaSet", "", nil)
+	objs, _ := store.List("ReplicaSet", "", nil)
 	for _, o := range objs {
 		rs := &appsv1.ReplicaSet{}
 		if a.decode(o, rs) == nil {
@@ -90,12 +86,8 @@ func (a *Agent) readView() view {
 			v.deployments = append(v.deployments, d)
 		}
 	}
-	objs, _ = store.List("Node", "", nil)
-	for _, o := range objs {
-		n := &corev1.Node{}
-		if a.decode(o, n) == nil {
-			v.nodes = append(v.nodes, n)
-		}
+	for _, n := range a.pods.Nodes() {
+		v.nodes = append(v.nodes, n.Node)
 	}
 	return v
 }

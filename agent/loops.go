@@ -44,10 +44,23 @@ func (a *Agent) every(ctx context.Context, d time.Duration, onMeshChange bool, f
 func (a *Agent) joinLoop(ctx context.Context) {
 	self := a.mesh.Local().Address()
 	var saved []string
+	var lastRejoin time.Time
 	a.every(ctx, 2*time.Second, true, func(context.Context) bool {
 		alive := a.mesh.Alive()
 		if len(alive) > 1 {
 			saved = a.savePeers(alive, saved)
+			// Gossip can declare a live agent dead when it misses probes
+			// (an overloaded machine); memberlist heals that at its next
+			// push-pull, but a Raft server missing from gossip is worth
+			// contacting directly sooner.
+			if missing := a.raftPeersNotIn(alive); len(missing) > 0 && time.Since(lastRejoin) >= 10*time.Second {
+				lastRejoin = time.Now()
+				if n, err := a.mesh.Join(missing); n > 0 {
+					a.log.Info("rejoined raft servers missing from gossip", "contacted", n, "of", len(missing))
+				} else {
+					a.log.Debug("raft servers missing from gossip did not answer", "targets", strings.Join(missing, ","), "err", err)
+				}
+			}
 			return false
 		}
 		var targets []string
@@ -67,6 +80,37 @@ func (a *Agent) joinLoop(ctx context.Context) {
 		a.log.Info("joined gossip mesh", "contacted", n)
 		return false
 	})
+}
+
+// raftPeersNotIn returns the gossip addresses of the servers in the Raft
+// configuration that gossip does not list among alive (nor as having left
+// on purpose): the address gossip last knew, else the Raft host with this
+// agent's gossip port.
+func (a *Agent) raftPeersNotIn(alive []gossip.Member) []string {
+	servers, err := a.node.Servers()
+	if err != nil {
+		return nil
+	}
+	known := map[string]gossip.Member{}
+	for _, m := range a.mesh.Members() {
+		known[m.Name] = m
+	}
+	var out []string
+	for _, s := range servers {
+		if s.ID == a.cfg.Name || slices.ContainsFunc(alive, func(m gossip.Member) bool { return m.Name == s.ID }) {
+			continue
+		}
+		if m, ok := known[s.ID]; ok {
+			if m.Status != gossip.StatusLeft {
+				out = append(out, m.Address())
+			}
+			continue
+		}
+		if host, _, err := net.SplitHostPort(s.Address); err == nil {
+			out = append(out, net.JoinHostPort(host, strconv.Itoa(a.cfg.GossipPort)))
+		}
+	}
+	return out
 }
 
 // raftPeers are the gossip addresses of the other servers in the Raft

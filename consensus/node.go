@@ -54,6 +54,9 @@ type Config struct {
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
 
+	// Store configures the replicated store (indexes, the bind check).
+	Store state.Options
+
 	Logger     *slog.Logger
 	LogOutput  io.Writer // raft's own log lines; nil discards them
 	Registerer prometheus.Registerer
@@ -131,7 +134,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, store: state.New(), metrics: newMetrics(cfg.Registerer), stop: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, store: state.NewWithOptions(cfg.Store), metrics: newMetrics(cfg.Registerer), stop: make(chan struct{})}
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)

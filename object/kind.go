@@ -16,7 +16,7 @@ type Kind struct {
 	ShortNames []string // "cm"
 	Namespaced bool     // false for cluster-scoped kinds such as Namespace
 	// Internal kinds are written by Shoal itself (the scheduler's
-	// NodeAllocation), never by users: the CLI does not offer them and a
+	// PlacementGuard), never by users: the CLI does not offer them and a
 	// manifest may not hold them, but the API validates and serves them like
 	// any other kind.
 	Internal bool
@@ -32,7 +32,7 @@ var kinds = []Kind{
 	{Name: "Deployment", APIVersion: "apps/v1", Plural: "deployments", Singular: "deployment", ShortNames: []string{"deploy"}, Namespaced: true},
 	{Name: "Node", APIVersion: "v1", Plural: "nodes", Singular: "node", ShortNames: []string{"no"}},
 	{Name: "Event", APIVersion: "v1", Plural: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true},
-	{Name: NodeAllocationKind, APIVersion: NodeAllocationAPIVersion, Plural: "nodeallocations", Singular: "nodeallocation", Internal: true},
+	{Name: PlacementGuardKind, APIVersion: PlacementGuardAPIVersion, Plural: "placementguards", Singular: "nodeallocation", Internal: true},
 }
 
 // byAlias maps every lower-cased name a user may type to an index in kinds.

@@ -29,7 +29,7 @@ func TestLookup(t *testing.T) {
 		{"deployments", "Deployments", "Deployment", true},
 		{"node short", "no", "Node", true},
 		{"event short", "ev", "Event", true},
-		{"internal kinds resolve too", "nodeallocations", "NodeAllocation", true},
+		{"internal kinds resolve too", "placementguards", "PlacementGuard", true},
 		{"unknown", "frobnicator", "", false},
 		{"empty", "", "", false},
 	}
@@ -59,7 +59,7 @@ func TestKindFor(t *testing.T) {
 		{"deployment", "Deployment", true, "apps/v1", true, false},
 		{"node", "Node", true, "v1", false, false},
 		{"event", "Event", true, "v1", true, false},
-		{"node allocation", "NodeAllocation", true, "shoal.dev/v1", false, true},
+		{"placement guard", "PlacementGuard", true, "shoal.dev/v1", false, true},
 		{"lower case is not a kind name", "configmap", false, "", false, false},
 		{"short name is not a kind name", "cm", false, "", false, false},
 	}
@@ -99,8 +99,8 @@ func TestInternalKinds(t *testing.T) {
 			}
 		}
 	}
-	if len(internal) != 1 || internal[0] != NodeAllocationKind {
-		t.Fatalf("internal kinds = %v, want [NodeAllocation]", internal)
+	if len(internal) != 1 || internal[0] != PlacementGuardKind {
+		t.Fatalf("internal kinds = %v, want [PlacementGuard]", internal)
 	}
 }
 

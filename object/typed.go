@@ -4,21 +4,92 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shoal-dev/shoal/proto/shoalpb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Decode fills into, a pointer to a typed Kubernetes struct such as
-// *corev1.Pod, from the stored object o: it decodes the JSON that ToJSON
-// renders. Decoding is not strict; stored objects were validated when they
-// were written.
+// *corev1.Pod, from the stored object o: the result equals decoding the JSON
+// that ToJSON renders, but it is built straight from the stored parts (the
+// spec document, the metadata fields, the status) without rendering, since
+// the scheduler, the kubelet and the bind check decode on every change.
+// Decoding is not strict; stored objects were validated when they were
+// written. Labels and annotations are copies the caller may change.
 func Decode(o *shoalpb.Object, into any) error {
+	if o == nil {
+		return fmt.Errorf("decode into %T: nil object", into)
+	}
+	m, ok := into.(metav1.Object)
+	if !ok {
+		return decodeViaJSON(o, into)
+	}
+	if len(o.Spec) > 0 {
+		if err := json.Unmarshal(o.Spec, into); err != nil {
+			return fmt.Errorf("decode %s into %T: %w", KeyOf(o), into, err)
+		}
+	}
+	if t, ok := into.(interface{ GetObjectKind() schema.ObjectKind }); ok {
+		t.GetObjectKind().SetGroupVersionKind(schema.FromAPIVersionAndKind(o.ApiVersion, o.Kind))
+	}
+	m.SetName(o.Name)
+	if k, ok := KindFor(o.Kind); !ok || k.Namespaced {
+		m.SetNamespace(o.Namespace)
+	}
+	m.SetUID(types.UID(o.Uid))
+	if o.ResourceVersion != 0 {
+		m.SetResourceVersion(strconv.FormatUint(o.ResourceVersion, 10))
+	}
+	m.SetGeneration(o.Generation)
+	if o.CreateTimeUnixNano != 0 {
+		// As rendered: whole seconds, read back in local time.
+		m.SetCreationTimestamp(metav1.NewTime(time.Unix(0, o.CreateTimeUnixNano).Truncate(time.Second).Local()))
+	}
+	if len(o.Labels) > 0 {
+		m.SetLabels(maps.Clone(o.Labels))
+	}
+	if len(o.Annotations) > 0 {
+		m.SetAnnotations(maps.Clone(o.Annotations))
+	}
+	if len(o.OwnerReferences) > 0 {
+		refs := make([]metav1.OwnerReference, 0, len(o.OwnerReferences))
+		for _, r := range o.OwnerReferences {
+			ref := metav1.OwnerReference{APIVersion: r.ApiVersion, Kind: r.Kind, Name: r.Name, UID: types.UID(r.Uid)}
+			if r.Controller {
+				ref.Controller = ptr(true)
+			}
+			refs = append(refs, ref)
+		}
+		m.SetOwnerReferences(refs)
+	}
+	status := o.Status
+	if len(status) == 0 && o.Kind == "Namespace" {
+		status = []byte(`{"phase":"Active"}`) // as rendered
+	}
+	if len(status) > 0 {
+		doc := make([]byte, 0, len(status)+11)
+		doc = append(append(append(doc, `{"status":`...), status...), '}')
+		if err := json.Unmarshal(doc, into); err != nil {
+			return fmt.Errorf("decode status of %s into %T: %w", KeyOf(o), into, err)
+		}
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// decodeViaJSON decodes the rendered JSON: for targets that are not
+// Kubernetes objects.
+func decodeViaJSON(o *shoalpb.Object, into any) error {
 	j, err := ToJSON(o)
 	if err != nil {
 		return err

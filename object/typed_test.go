@@ -1,6 +1,7 @@
 package object
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
-
-func ptr[T any](v T) *T { return &v }
 
 // createdAt is a creation time that survives rendering, which keeps seconds.
 var createdAt = time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
@@ -120,10 +119,10 @@ func TestFromTyped(t *testing.T) {
 			spec: `{"count":1,"firstTimestamp":"2026-11-22T10:30:00Z","involvedObject":{"kind":"Pod","name":"p"},"reason":"Started"}`,
 		},
 		{
-			name: "node allocation",
-			kind: NodeAllocationKind,
-			in:   &NodeAllocation{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: NodeAllocationSpec{Revision: 3, Pods: 2}},
-			spec: `{"spec":{"pods":2,"revision":3}}`,
+			name: "placement guard",
+			kind: PlacementGuardKind,
+			in:   &PlacementGuard{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: PlacementGuardSpec{Revision: 3}},
+			spec: `{"spec":{"revision":3}}`,
 		},
 		{name: "unknown kind", kind: "Frobnicator", in: typedPod(), wantErr: `unknown kind "Frobnicator"`},
 		{
@@ -220,9 +219,9 @@ func TestTypedRoundTrip(t *testing.T) {
 			Status: corev1.NodeStatus{Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")},
 				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
 		}, func() any { return &corev1.Node{} }},
-		{"node allocation", NodeAllocationKind, &NodeAllocation{
-			ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: NodeAllocationSpec{Revision: 7, Pods: 1},
-		}, func() any { return &NodeAllocation{} }},
+		{"placement guard", PlacementGuardKind, &PlacementGuard{
+			ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: PlacementGuardSpec{Revision: 7},
+		}, func() any { return &PlacementGuard{} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -295,5 +294,51 @@ func TestDecode(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: want an error", name)
 		}
+	}
+}
+
+// TestDecodeEqualsDecodingTheRendering checks that Decode's direct path
+// gives exactly what decoding ToJSON's rendering gives, for every kind.
+func TestDecodeEqualsDecodingTheRendering(t *testing.T) {
+	full := func(kind, apiVersion, ns, spec, status string) *shoalpb.Object {
+		return &shoalpb.Object{Kind: kind, ApiVersion: apiVersion, Namespace: ns, Name: "x", Uid: "u-1",
+			ResourceVersion: 42, CreateRevision: 7, Generation: 3, CreateTimeUnixNano: 1_763_900_000_123_456_789,
+			Labels: map[string]string{"app": "web"}, Annotations: map[string]string{"a": "b"},
+			OwnerReferences: []*shoalpb.OwnerReference{{ApiVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", Uid: "u-0", Controller: true},
+				{ApiVersion: "v1", Kind: "ConfigMap", Name: "cm", Uid: "u-9"}},
+			Spec: []byte(spec), Status: []byte(status)}
+	}
+	cases := []struct {
+		name string
+		o    *shoalpb.Object
+		into func() any
+	}{
+		{"pod", full("Pod", "v1", "default",
+			`{"spec":{"containers":[{"name":"c","image":"i","resources":{"requests":{"cpu":"250m","memory":"64Mi"}}}],"nodeName":"n1","terminationGracePeriodSeconds":5}}`,
+			`{"phase":"Running","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-23T10:00:00Z"}]}`),
+			func() any { return &corev1.Pod{} }},
+		{"pod without status or metadata", &shoalpb.Object{Kind: "Pod", ApiVersion: "v1", Namespace: "ns", Name: "p"},
+			func() any { return &corev1.Pod{} }},
+		{"node", full("Node", "v1", "", `{"spec":{"podCIDR":"10.1.0.0/24","taints":[{"key":"k","effect":"NoSchedule"}]}}`,
+			`{"allocatable":{"cpu":"2","pods":"110"}}`), func() any { return &corev1.Node{} }},
+		{"namespace", full("Namespace", "v1", "", ``, ``), func() any { return &corev1.Namespace{} }},
+		{"deployment", full("Deployment", "apps/v1", "default",
+			`{"spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}}`,
+			`{"replicas":3,"readyReplicas":2}`), func() any { return &appsv1.Deployment{} }},
+		{"config map", full("ConfigMap", "v1", "default", `{"data":{"k":"v"}}`, ``), func() any { return &corev1.ConfigMap{} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fast, slow := tc.into(), tc.into()
+			if err := Decode(tc.o, fast); err != nil {
+				t.Fatal(err)
+			}
+			if err := decodeViaJSON(tc.o, slow); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("Decode gave\n%+v\nrendering gave\n%+v", fast, slow)
+			}
+		})
 	}
 }

@@ -32,6 +32,8 @@ func toStatus(err error) error {
 		code = codes.AlreadyExists
 	case errors.Is(err, state.ErrConflict):
 		code = codes.Aborted
+	case errors.Is(err, state.ErrRefused):
+		code = codes.FailedPrecondition
 	case errors.Is(err, state.ErrInvalid):
 		code = codes.InvalidArgument
 	case errors.Is(err, state.ErrCompacted):

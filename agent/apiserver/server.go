@@ -424,6 +424,13 @@ func validateOps(ops []*pb.Op) error {
 			if err := manifest.ValidateObject(o); err != nil {
 				return fmt.Errorf("op %d: %w", i, err)
 			}
+		case pb.Op_BIND:
+			if k.Name != "Pod" {
+				return fmt.Errorf("op %d: only pods are bound, not a %s", i, k.Name)
+			}
+			if op.GetNode() == "" {
+				return fmt.Errorf("op %d: bind of pod %q names no node", i, o.GetName())
+			}
 		case pb.Op_DELETE, pb.Op_STATUS:
 			if op.GetType() == pb.Op_DELETE && k.Name == state.NamespaceKind && o.GetName() == "default" {
 				return fmt.Errorf("op %d: namespace \"default\" cannot be deleted", i)

@@ -40,6 +40,8 @@ func TestValidateOps(t *testing.T) {
 		{"bad spec", []*pb.Op{{Object: &pb.Object{Kind: "ConfigMap", ApiVersion: "v1", Namespace: "default", Name: "a", Spec: []byte(`{"data":{"a":1}}`)}}}, "data.a"},
 		{"delete default namespace", []*pb.Op{{Type: pb.Op_DELETE, Object: &pb.Object{Kind: "Namespace", Name: "default"}}}, "cannot be deleted"},
 		{"unknown op type", []*pb.Op{{Type: 9, Object: cmObj("default", "a")}}, "unknown op type"},
+		{"bind a config map", []*pb.Op{{Type: pb.Op_BIND, Node: "n1", Object: cmObj("default", "a")}}, "only pods are bound"},
+		{"bind to no node", []*pb.Op{{Type: pb.Op_BIND, Object: &pb.Object{Kind: "Pod", Namespace: "default", Name: "p"}}}, "names no node"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,6 +68,7 @@ func TestToStatus(t *testing.T) {
 		{&state.OpError{Err: fmt.Errorf("y: %w", state.ErrConflict)}, codes.Aborted},
 		{state.ErrExists, codes.AlreadyExists},
 		{state.ErrInvalid, codes.InvalidArgument},
+		{&state.OpError{Err: fmt.Errorf("Insufficient cpu: %w", state.ErrRefused)}, codes.FailedPrecondition},
 		{state.ErrCompacted, codes.OutOfRange},
 		{consensus.ErrNotLeader, codes.Unavailable},
 		{consensus.ErrUnknownOutcome, codes.Unknown},

@@ -10,7 +10,6 @@ package kubelet
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -19,9 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/shoal-dev/shoal/agent/events"
+	"github.com/shoal-dev/shoal/agent/informer"
 	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/consensus/state"
-	"github.com/shoal-dev/shoal/object"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 )
 
@@ -37,6 +36,8 @@ type Config struct {
 	NodeIP string
 	Driver runtime.Driver
 	Store  *state.Store
+	// Pods is the decoded view of Store; nil makes one.
+	Pods   *informer.Informer
 	Writer Writer
 	Logger *slog.Logger
 	Clock  func() time.Time
@@ -108,6 +109,9 @@ func New(cfg Config) *Kubelet {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Pods == nil {
+		cfg.Pods = informer.New(cfg.Store, cfg.Logger)
+	}
 	return &Kubelet{
 		cfg:          cfg,
 		log:          cfg.Logger,
@@ -168,23 +172,10 @@ func (k *Kubelet) shutdown() {
 
 // boundPods lists the non-deleted pods bound to this node.
 func (k *Kubelet) boundPods() map[string]*corev1.Pod {
-	objs, _ := k.cfg.Store.List("Pod", "", nil)
-	out := map[string]*corev1.Pod{}
-	for _, o := range objs {
-		var peek struct {
-			Spec struct {
-				NodeName string `json:"nodeName"`
-			} `json:"spec"`
-		}
-		if err := json.Unmarshal(o.GetSpec(), &peek); err != nil || peek.Spec.NodeName != k.cfg.Node {
-			continue
-		}
-		var pod corev1.Pod
-		if err := object.Decode(o, &pod); err != nil {
-			k.log.Warn("decode pod", "pod", o.GetNamespace()+"/"+o.GetName(), "err", err)
-			continue
-		}
-		out[string(pod.UID)] = &pod
+	pods := k.cfg.Pods.PodsOn(k.cfg.Node)
+	out := make(map[string]*corev1.Pod, len(pods))
+	for _, p := range pods {
+		out[string(p.Pod.UID)] = p.Pod
 	}
 	return out
 }
@@ -292,7 +283,10 @@ func (k *Kubelet) onExit(st runtime.Status) {
 		return
 	}
 	c := p.containers[st.ID.Name]
-	if c == nil || c.attempt != st.ID.Attempt {
+	// Not running: the exit is already recorded, by the result of the stop
+	// that caused it (which can come first). Recording it again would lose
+	// why the kubelet killed it.
+	if c == nil || c.attempt != st.ID.Attempt || !c.running {
 		return
 	}
 	c.exited(st, k.cfg.Clock())

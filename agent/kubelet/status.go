@@ -164,21 +164,28 @@ func (k *Kubelet) queueStatusLocked(p *podState, now time.Time) {
 	}
 }
 
-// statusLoop writes queued statuses in one transaction per interval.
+// statusLoop writes queued statuses, at most one transaction per interval:
+// the first change after a quiet spell goes out at once (a pod's first
+// Running is what a user waits for), and the changes that come while a
+// write is recent wait for the interval to pass and go out together.
 func (k *Kubelet) statusLoop(ctx context.Context) {
-	tick := time.NewTicker(k.cfg.StatusInterval)
-	defer tick.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-k.statusSig:
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+		if wait := k.cfg.StatusInterval - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
+		last = time.Now()
 		k.flushStatus(ctx)
 	}
 }

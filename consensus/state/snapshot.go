@@ -122,6 +122,15 @@ func (s *Store) Restore(sn *Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.objects = objects
+	for name, ix := range s.indexes {
+		ix = newIndex(ix.Index)
+		s.indexes[name] = ix
+		for _, byKey := range objects {
+			for key, o := range byKey {
+				ix.update(key, nil, o)
+			}
+		}
+	}
 	s.count = len(sn.Objects)
 	s.rev = sn.Revision
 	s.ring = nil

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,9 @@ var (
 	ErrConflict  = errors.New("resource version conflict")
 	ErrInvalid   = errors.New("invalid operation")
 	ErrCompacted = errors.New("revision compacted")
+	// ErrRefused is a BIND the Binder turned down: the node cannot take
+	// the pod as things stand.
+	ErrRefused = errors.New("refused")
 )
 
 // NamespaceKind is the one kind the store knows by name: a namespaced object
@@ -61,6 +65,44 @@ func Key(kind, namespace, name string) string { return kind + "/" + namespace + 
 // KeyOf is Key for an object.
 func KeyOf(o *pb.Object) string { return Key(o.GetKind(), o.GetNamespace(), o.GetName()) }
 
+// Index files the objects of one kind under a value computed from each, such
+// as pods under the node they are bound to. Value must be a pure function of
+// the object; "" leaves the object out.
+type Index struct {
+	Kind  string
+	Value func(*pb.Object) string
+	// SpecOnly says Value reads only the spec, so a change that leaves the
+	// spec alone (a status report) need not call it again.
+	SpecOnly bool
+}
+
+// View is the store as one op of a transaction sees it during apply: the
+// committed objects with the transaction's earlier ops applied.
+type View interface {
+	// Get returns the object, nil when absent.
+	Get(kind, namespace, name string) *pb.Object
+	// Indexed returns the objects filed under value by the named index,
+	// sorted by key.
+	Indexed(index, value string) []*pb.Object
+}
+
+// Binder admits a BIND op during apply: it returns the new spec of obj
+// assigned to node, or why node cannot take it. It must be deterministic
+// (a pure function of its arguments and of what v returns): every replica
+// applies the same log and must reach the same answer.
+type Binder func(v View, obj *pb.Object, node string) (spec []byte, err error)
+
+// Options configure a Store.
+type Options struct {
+	// RingSize is how many recent events the watch ring keeps
+	// (DefaultRingSize when zero).
+	RingSize int
+	// Indexes are secondary indexes by name, kept on every change.
+	Indexes map[string]Index
+	// Binder admits BIND ops; without one they are refused as invalid.
+	Binder Binder
+}
+
 // Store is the revisioned object store. Stored objects are never modified
 // once inserted (changes insert new values), so readers may keep and share
 // the pointers they get, but must not modify them.
@@ -75,21 +117,98 @@ type Store struct {
 	compacted uint64 // events at or below this revision are gone from the ring
 
 	changed chan struct{} // closed and replaced on every apply or restore
+
+	indexes map[string]*index
+	binder  Binder
+}
+
+type index struct {
+	Index
+	byValue map[string]map[string]*pb.Object // value -> key -> object
+	valueOf map[string]string                // key -> value, for the indexed
+}
+
+func newIndex(def Index) *index {
+	return &index{Index: def, byValue: map[string]map[string]*pb.Object{}, valueOf: map[string]string{}}
+}
+
+// update files key's new object o (nil when deleted) in place of old.
+func (ix *index) update(key string, old, o *pb.Object) {
+	if kindOfKey(key) != ix.Kind {
+		return
+	}
+	prev, had := ix.valueOf[key]
+	v := ""
+	switch {
+	case o == nil:
+	case ix.SpecOnly && old != nil && had && bytes.Equal(old.GetSpec(), o.GetSpec()):
+		v = prev // a status change: the value cannot have moved
+	default:
+		v = ix.Value(o)
+	}
+	if had && prev != v {
+		if m := ix.byValue[prev]; m != nil {
+			delete(m, key)
+			if len(m) == 0 {
+				delete(ix.byValue, prev)
+			}
+		}
+	}
+	if v == "" {
+		delete(ix.valueOf, key)
+		return
+	}
+	m := ix.byValue[v]
+	if m == nil {
+		m = map[string]*pb.Object{}
+		ix.byValue[v] = m
+	}
+	m[key] = o
+	ix.valueOf[key] = v
 }
 
 // New returns an empty store at revision 0.
-func New() *Store { return NewWithRing(DefaultRingSize) }
+func New() *Store { return NewWithOptions(Options{}) }
 
 // NewWithRing returns an empty store whose watch ring keeps size events.
-func NewWithRing(size int) *Store {
+func NewWithRing(size int) *Store { return NewWithOptions(Options{RingSize: size}) }
+
+// NewWithOptions returns an empty store at revision 0.
+func NewWithOptions(opts Options) *Store {
+	size := opts.RingSize
+	if size == 0 {
+		size = DefaultRingSize
+	}
 	if size < 1 {
 		size = 1
 	}
-	return &Store{
+	s := &Store{
 		objects:  map[string]map[string]*pb.Object{},
 		ringSize: size,
 		changed:  make(chan struct{}),
+		indexes:  map[string]*index{},
+		binder:   opts.Binder,
 	}
+	for name, def := range opts.Indexes {
+		s.indexes[name] = newIndex(def)
+	}
+	return s
+}
+
+// Indexed returns the objects the named index files under value, sorted by
+// namespace and name; nil for an unknown index.
+func (s *Store) Indexed(name, value string) []*pb.Object {
+	s.mu.RLock()
+	ix := s.indexes[name]
+	var out []*pb.Object
+	if ix != nil {
+		for _, o := range ix.byValue[value] {
+			out = append(out, o)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, compareObjects)
+	return out
 }
 
 // Revision is the index of the last applied log entry.
@@ -241,6 +360,56 @@ func (t *txn) get(kind, key string) *pb.Object {
 	return t.s.objects[kind][key]
 }
 
+// Get is View.Get.
+func (t *txn) Get(kind, namespace, name string) *pb.Object {
+	return t.get(kind, Key(kind, namespace, name))
+}
+
+// Indexed is View.Indexed: the committed index with this transaction's
+// pending changes laid over it.
+func (t *txn) Indexed(name, value string) []*pb.Object {
+	ix := t.s.indexes[name]
+	if ix == nil {
+		return nil
+	}
+	committed := ix.byValue[value]
+	touched := false
+	for key := range t.pending {
+		if kindOfKey(key) == ix.Kind {
+			touched = true
+			break
+		}
+	}
+	if !touched {
+		out := make([]*pb.Object, 0, len(committed))
+		for _, o := range committed {
+			out = append(out, o)
+		}
+		slices.SortFunc(out, compareObjects)
+		return out
+	}
+	found := maps.Clone(committed)
+	for key, o := range t.pending {
+		if kindOfKey(key) != ix.Kind {
+			continue
+		}
+		if o != nil && ix.Value(o) == value {
+			if found == nil {
+				found = map[string]*pb.Object{}
+			}
+			found[key] = o
+		} else {
+			delete(found, key)
+		}
+	}
+	out := make([]*pb.Object, 0, len(found))
+	for _, o := range found {
+		out = append(out, o)
+	}
+	slices.SortFunc(out, compareObjects)
+	return out
+}
+
 func (t *txn) set(key string, o *pb.Object, ev Event) {
 	if _, ok := t.pending[key]; !ok {
 		t.order = append(t.order, key)
@@ -277,11 +446,13 @@ func (t *txn) apply(op *pb.Op) (*pb.OpResult, error) {
 		if string(cur.GetStatus()) == string(in.GetStatus()) {
 			return &pb.OpResult{Object: cur, Unchanged: true}, nil
 		}
-		next := proto.CloneOf(cur)
-		next.Status = in.GetStatus()
-		next.ResourceVersion = t.index
+		// Stored objects are never modified, so the new one shares all
+		// but its status with the old.
+		next := withStatus(cur, slices.Clone(in.GetStatus()), t.index)
 		t.set(key, next, Event{Type: pb.WatchEvent_MODIFIED, Object: next, Revision: t.index})
 		return &pb.OpResult{Object: next}, nil
+	case pb.Op_BIND:
+		return t.bind(key, cur, op)
 	case pb.Op_DELETE:
 		if cur == nil {
 			return nil, fmt.Errorf("%s %q: %w", in.GetKind(), in.GetName(), ErrNotFound)
@@ -293,6 +464,32 @@ func (t *txn) apply(op *pb.Op) (*pb.OpResult, error) {
 		return &pb.OpResult{Object: cur, Deleted: true}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown op type %d", ErrInvalid, op.GetType())
+}
+
+// bind assigns cur to op.Node if the Binder admits it. The object's
+// generation stays: a bind is the system's placement, not a user's change.
+func (t *txn) bind(key string, cur *pb.Object, op *pb.Op) (*pb.OpResult, error) {
+	in := op.GetObject()
+	if cur == nil {
+		return nil, fmt.Errorf("%s %q: %w", in.GetKind(), in.GetName(), ErrNotFound)
+	}
+	if t.s.binder == nil {
+		return nil, fmt.Errorf("%w: this store does not bind objects", ErrInvalid)
+	}
+	if op.GetNode() == "" {
+		return nil, fmt.Errorf("%w: bind of %s names no node", ErrInvalid, key)
+	}
+	if uid := in.GetUid(); uid != "" && uid != cur.GetUid() {
+		return nil, fmt.Errorf("%s %q has uid %s, not %s: %w", in.GetKind(), in.GetName(), cur.GetUid(), uid, ErrConflict)
+	}
+	spec, err := t.s.binder(t, cur, op.GetNode())
+	if err != nil {
+		return nil, fmt.Errorf("%s %q on node %q: %v: %w", in.GetKind(), in.GetName(), op.GetNode(), err, ErrRefused)
+	}
+	next := withStatus(cur, cur.GetStatus(), t.index)
+	next.Spec = spec
+	t.set(key, next, Event{Type: pb.WatchEvent_MODIFIED, Object: next, Revision: t.index})
+	return &pb.OpResult{Object: next}, nil
 }
 
 func (t *txn) put(key string, cur *pb.Object, op *pb.Op) (*pb.OpResult, error) {
@@ -369,6 +566,16 @@ func (t *txn) deleteNamespaced(ns string) {
 	}
 }
 
+// withStatus returns a new object with o's content, status and revision rev.
+func withStatus(o *pb.Object, status []byte, rev uint64) *pb.Object {
+	return &pb.Object{
+		Kind: o.GetKind(), ApiVersion: o.GetApiVersion(), Namespace: o.GetNamespace(), Name: o.GetName(),
+		Uid: o.GetUid(), ResourceVersion: rev, CreateRevision: o.GetCreateRevision(), Generation: o.GetGeneration(),
+		CreateTimeUnixNano: o.GetCreateTimeUnixNano(), Labels: o.GetLabels(), Annotations: o.GetAnnotations(),
+		OwnerReferences: o.GetOwnerReferences(), Spec: o.GetSpec(), Status: status,
+	}
+}
+
 func sameContent(cur, in *pb.Object) bool {
 	return cur.GetApiVersion() == in.GetApiVersion() &&
 		string(cur.GetSpec()) == string(in.GetSpec()) &&
@@ -385,7 +592,10 @@ func (t *txn) commit() {
 		o := t.pending[key]
 		kind := kindOfKey(key)
 		objs := s.objects[kind]
-		_, existed := objs[key]
+		old, existed := objs[key]
+		for _, ix := range s.indexes {
+			ix.update(key, old, o)
+		}
 		if o == nil {
 			if existed {
 				delete(objs, key)

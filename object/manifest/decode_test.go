@@ -343,14 +343,14 @@ func TestDecodeErrors(t *testing.T) {
 		},
 		{
 			name: "internal kind",
-			in:   cmHead + "---\napiVersion: shoal.dev/v1\nkind: NodeAllocation\nmetadata:\n  name: n1\n",
+			in:   cmHead + "---\napiVersion: shoal.dev/v1\nkind: PlacementGuard\nmetadata:\n  name: n1\n",
 			doc:  2, path: "kind",
-			wantErr: `x.yaml: document 2: kind "NodeAllocation" is internal to Shoal`,
+			wantErr: `x.yaml: document 2: kind "PlacementGuard" is internal to Shoal`,
 		},
 		{
 			name: "internal kind in a List, whatever its apiVersion",
-			in:   "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: NodeAllocation, metadata: {name: n1}}\n",
-			doc:  1, path: "items[0].kind", msg: `kind "NodeAllocation" is internal to Shoal`,
+			in:   "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: PlacementGuard, metadata: {name: n1}}\n",
+			doc:  1, path: "items[0].kind", msg: `kind "PlacementGuard" is internal to Shoal`,
 		},
 		{
 			name: "pod spec field of the wrong type inside an inlined struct",

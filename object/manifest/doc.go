@@ -14,7 +14,7 @@
 // templates, ...), each failure naming its field path.
 //
 // Internal kinds (object.Kind.Internal, such as the scheduler's
-// NodeAllocation) are refused in manifests but accepted by ValidateObject:
+// PlacementGuard) are refused in manifests but accepted by ValidateObject:
 // Shoal writes them through the same API.
 //
 // Decode and ValidateObject are pure: they take bytes and objects and return

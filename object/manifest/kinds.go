@@ -111,11 +111,11 @@ var decoders = map[string]decoder{
 		name:     content.IsDNS1123Subdomain,
 		validate: validateEvent,
 	},
-	object.NodeAllocationKind: {
-		new:      func() metav1.Object { return &object.NodeAllocation{} },
+	object.PlacementGuardKind: {
+		new:      func() metav1.Object { return &object.PlacementGuard{} },
 		fields:   kindFields(nodeAllocationFields...),
 		name:     content.IsDNS1123Subdomain,
-		validate: validateNodeAllocation,
+		validate: validatePlacementGuard,
 	},
 }
 

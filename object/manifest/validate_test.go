@@ -24,15 +24,15 @@ func TestValidateObjectAcceptsDecoded(t *testing.T) {
 	}
 }
 
-func nodeAlloc(spec string) *shoalpb.Object {
-	return &shoalpb.Object{Kind: "NodeAllocation", ApiVersion: "shoal.dev/v1", Name: "n1", Spec: []byte(spec)}
+func guard(spec string) *shoalpb.Object {
+	return &shoalpb.Object{Kind: "PlacementGuard", ApiVersion: "shoal.dev/v1", Name: "inter-pod", Spec: []byte(spec)}
 }
 
 func TestValidateObjectAcceptsInternalKinds(t *testing.T) {
 	for _, o := range []*shoalpb.Object{
-		nodeAlloc(`{"spec":{"revision":3,"pods":2}}`),
-		nodeAlloc(``),
-		nodeAlloc(`{"spec":{}}`),
+		guard(`{"spec":{"revision":3}}`),
+		guard(``),
+		guard(`{"spec":{}}`),
 	} {
 		if err := ValidateObject(o); err != nil {
 			t.Errorf("ValidateObject(%s) = %v", o.Spec, err)
@@ -120,24 +120,24 @@ func TestValidateObject(t *testing.T) {
 			path: "spec.finalizers", msg: "not supported",
 		},
 		{
-			name: "node allocation with an unknown field",
-			obj:  nodeAlloc(`{"spec":{"revision":1,"pods":2,"cpu":3}}`),
+			name: "placement guard with an unknown field",
+			obj:  guard(`{"spec":{"revision":1,"cpu":3}}`),
 			path: "spec.cpu", msg: "unknown field",
 		},
 		{
-			name: "node allocation with a negative count",
-			obj:  nodeAlloc(`{"spec":{"revision":1,"pods":-2}}`),
-			path: "spec.pods", msg: "-2: must be greater than or equal to 0",
+			name: "placement guard with a negative count",
+			obj:  guard(`{"spec":{"revision":-2}}`),
+			path: "spec.revision", msg: "-2: must be greater than or equal to 0",
 		},
 		{
-			name: "node allocation of the wrong type",
-			obj:  nodeAlloc(`{"spec":{"revision":"1"}}`),
+			name: "placement guard of the wrong type",
+			obj:  guard(`{"spec":{"revision":"1"}}`),
 			path: "spec.revision", msg: "must be an integer, not a string",
 		},
 		{
-			name: "node allocation with a namespace",
-			obj:  func() *shoalpb.Object { o := nodeAlloc(`{}`); o.Namespace = "default"; return o }(),
-			path: "metadata.namespace", msg: `"default": a NodeAllocation is cluster-scoped`,
+			name: "placement guard with a namespace",
+			obj:  func() *shoalpb.Object { o := guard(`{}`); o.Namespace = "default"; return o }(),
+			path: "metadata.namespace", msg: `"default": a PlacementGuard is cluster-scoped`,
 		},
 		{
 			name: "pod bound to a bad node name",

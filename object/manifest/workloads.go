@@ -259,13 +259,10 @@ func validateEvent(obj metav1.Object) *fieldErr {
 	return nil
 }
 
-func validateNodeAllocation(obj metav1.Object) *fieldErr {
-	a := obj.(*object.NodeAllocation)
+func validatePlacementGuard(obj metav1.Object) *fieldErr {
+	a := obj.(*object.PlacementGuard)
 	if a.Spec.Revision < 0 {
 		return atLeast("spec.revision", a.Spec.Revision, 0)
-	}
-	if a.Spec.Pods < 0 {
-		return atLeast("spec.pods", a.Spec.Pods, 0)
 	}
 	return nil
 }

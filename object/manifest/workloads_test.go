@@ -95,7 +95,7 @@ func TestDecodeBadFiles(t *testing.T) {
 		{"unsupported-resource.yaml", 1, "spec.containers[0].resources.requests.nvidia.com/gpu", "not supported"},
 		{"node-unsupported.yaml", 1, "spec.providerID", "not supported"},
 		{"fieldpath.yaml", 1, "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath", `"metadata.labels": not supported; supported values: "metadata.name"`},
-		{"internal-kind.yaml", 2, "kind", `kind "NodeAllocation" is internal to Shoal`},
+		{"internal-kind.yaml", 2, "kind", `kind "PlacementGuard" is internal to Shoal`},
 		{"unknown-field.yaml", 1, "spec.containers[0].hostPort", "unknown field"},
 		// Values that do not parse.
 		{"quantity.yaml", 2, "spec.containers[0].resources.requests.cpu", `"lots" is not a valid quantity`},
@@ -252,7 +252,7 @@ func TestFromTypedValidates(t *testing.T) {
 			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-5d4f-x"},
 			Reason:         "Scheduled", Type: corev1.EventTypeNormal, Count: 1,
 		}},
-		{"NodeAllocation", &object.NodeAllocation{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: object.NodeAllocationSpec{Revision: 1, Pods: 1}}},
+		{"PlacementGuard", &object.PlacementGuard{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Spec: object.PlacementGuardSpec{Revision: 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {

@@ -33,6 +33,11 @@ const (
 	Op_DELETE Op_Type = 1
 	// STATUS replaces only the status of an existing object.
 	Op_STATUS Op_Type = 2
+	// BIND assigns an unbound Pod to node. The state machine re-checks in
+	// apply that the node can take it (resources, pod count, host ports)
+	// against the pods bound there by then, so concurrent binds never
+	// overcommit a node; a bind that no longer fits is refused.
+	Op_BIND Op_Type = 3
 )
 
 // Enum value maps for Op_Type.
@@ -41,11 +46,13 @@ var (
 		0: "PUT",
 		1: "DELETE",
 		2: "STATUS",
+		3: "BIND",
 	}
 	Op_Type_value = map[string]int32{
 		"PUT":    0,
 		"DELETE": 1,
 		"STATUS": 2,
+		"BIND":   3,
 	}
 )
 
@@ -373,7 +380,9 @@ type Op struct {
 	MustCreate bool `protobuf:"varint,4,opt,name=must_create,json=mustCreate,proto3" json:"must_create,omitempty"`
 	// new_uid is the uid the object gets if this op creates it. The proposer
 	// chooses it so that apply stays deterministic.
-	NewUid        string `protobuf:"bytes,5,opt,name=new_uid,json=newUid,proto3" json:"new_uid,omitempty"`
+	NewUid string `protobuf:"bytes,5,opt,name=new_uid,json=newUid,proto3" json:"new_uid,omitempty"`
+	// node is the node a BIND assigns the pod to.
+	Node          string `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -439,6 +448,13 @@ func (x *Op) GetMustCreate() bool {
 func (x *Op) GetNewUid() string {
 	if x != nil {
 		return x.NewUid
+	}
+	return ""
+}
+
+func (x *Op) GetNode() string {
+	if x != nil {
+		return x.Node
 	}
 	return ""
 }
@@ -2067,20 +2083,22 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\x03uid\x18\x04 \x01(\tR\x03uid\x12\x1e\n" +
 	"\n" +
 	"controller\x18\x05 \x01(\bR\n" +
-	"controller\"\xe1\x01\n" +
+	"controller\"\xff\x01\n" +
 	"\x02Op\x12%\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x11.shoal.v1.Op.TypeR\x04type\x12(\n" +
 	"\x06object\x18\x02 \x01(\v2\x10.shoal.v1.ObjectR\x06object\x12'\n" +
 	"\x0fexpect_revision\x18\x03 \x01(\x04R\x0eexpectRevision\x12\x1f\n" +
 	"\vmust_create\x18\x04 \x01(\bR\n" +
 	"mustCreate\x12\x17\n" +
-	"\anew_uid\x18\x05 \x01(\tR\x06newUid\"'\n" +
+	"\anew_uid\x18\x05 \x01(\tR\x06newUid\x12\x12\n" +
+	"\x04node\x18\x06 \x01(\tR\x04node\"1\n" +
 	"\x04Type\x12\a\n" +
 	"\x03PUT\x10\x00\x12\n" +
 	"\n" +
 	"\x06DELETE\x10\x01\x12\n" +
 	"\n" +
-	"\x06STATUS\x10\x02\"O\n" +
+	"\x06STATUS\x10\x02\x12\b\n" +
+	"\x04BIND\x10\x03\"O\n" +
 	"\aCommand\x12\x1e\n" +
 	"\x03ops\x18\x01 \x03(\v2\f.shoal.v1.OpR\x03ops\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\"\x86\x01\n" +

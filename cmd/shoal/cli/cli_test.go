@@ -77,7 +77,7 @@ func TestParseRefs(t *testing.T) {
 		{[]string{"ns/default", "cm/x"}, false, "Namespace/default ConfigMap/x"},
 		{[]string{"cm"}, true, "error: a name is required"},
 		{[]string{"frobs"}, false, `error: unknown kind "frobs"`},
-		{[]string{"nodeallocations"}, false, `error: unknown kind "nodeallocations"`},
+		{[]string{"placementguards"}, false, `error: unknown kind "placementguards"`},
 		{[]string{"cm/"}, false, "want KIND/NAME"},
 		{nil, false, "error: a kind is required"},
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoal-dev/shoal/agent/binding"
 	"github.com/shoal-dev/shoal/client"
 	"github.com/shoal-dev/shoal/consensus/state"
 	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
@@ -150,7 +150,7 @@ func (b *bench) placement(ctx context.Context, rep int) (placeResult, error) {
 type revKind uint8
 
 const (
-	kindBind  revKind = 1 << iota // a NodeAllocation moved: a committed bind transaction
+	kindBind  revKind = 1 << iota // a pod was bound: a committed bind transaction
 	kindOther                     // anything else (kubelet status, node updates)
 )
 
@@ -204,7 +204,7 @@ func (w *podWatch) see(e *state.Event, now time.Time) {
 			}
 			return
 		case pb.WatchEvent_MODIFIED:
-			if _, ok := w.bound[o.GetName()]; !ok && nodeName(o) != "" {
+			if _, ok := w.bound[o.GetName()]; !ok && binding.NodeName(o) != "" {
 				w.bound[o.GetName()] = now
 				w.last = now
 				w.mark(e.Revision, kindBind)
@@ -212,7 +212,7 @@ func (w *podWatch) see(e *state.Event, now time.Time) {
 			}
 		}
 	}
-	if o.GetKind() == "NodeAllocation" {
+	if o.GetKind() == "PlacementGuard" {
 		w.mark(e.Revision, kindBind)
 		return
 	}
@@ -224,16 +224,6 @@ func (w *podWatch) mark(rev uint64, k revKind) {
 		return
 	}
 	w.revKinds[rev] |= k
-}
-
-func nodeName(o *pb.Object) string {
-	var peek struct {
-		Spec struct {
-			NodeName string `json:"nodeName"`
-		} `json:"spec"`
-	}
-	_ = json.Unmarshal(o.GetSpec(), &peek)
-	return peek.Spec.NodeName
 }
 
 // checkCapacity counts the bench pods on every node and reports the nodes
