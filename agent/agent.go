@@ -90,6 +90,10 @@ type Config struct {
 	// (in-process clusters use memberlist.MockNetwork); GossipPort is then
 	// not bound. The gRPC and HTTP listeners stay on BindAddr.
 	GossipTransport memberlist.NodeAwareTransport
+	// GossipTiming, when set, adjusts the failure-detection timing of the
+	// gossip configuration before the mesh starts (in-process clusters of
+	// many agents sharing a few cores need slower probes).
+	GossipTiming func(*gossip.Config)
 
 	// EnableDebug serves the Go profiler on the HTTP port.
 	EnableDebug bool
@@ -254,6 +258,9 @@ func New(cfg Config) (a *Agent, err error) {
 	gcfg.Meta = a.meta
 	gcfg.SecretKey = cfg.EncryptKey
 	gcfg.Transport = cfg.GossipTransport
+	if cfg.GossipTiming != nil {
+		cfg.GossipTiming(&gcfg)
+	}
 	gcfg.Logger = a.log.With("component", "gossip")
 	if a.mesh, err = gossip.New(gcfg); err != nil {
 		return nil, err

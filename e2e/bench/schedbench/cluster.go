@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/shoal-dev/shoal/agent"
+	"github.com/shoal-dev/shoal/gossip"
 	"github.com/shoal-dev/shoal/consensus/state"
 	"github.com/shoal-dev/shoal/object"
 )
@@ -102,6 +103,15 @@ func startCluster(cfg config, dir string, logTo io.Writer) (*cluster, error) {
 		ac.RaftTransport = raftT[i]
 		ac.RaftInMemory = true
 		ac.GossipTransport = &advertised{MockTransport: gossipT[i], ip: net.ParseIP(ac.BindAddr)}
+		// A hundred agents on two cores miss the LAN default's 250 ms probe
+		// timeout whenever placement saturates the CPU, and gossip then
+		// declares live agents dead, which stalls their claims. The
+		// simulated machines probe four times slower, with six times the
+		// timeout (memberlist's LAN defaults are 1 s and 500 ms).
+		ac.GossipTiming = func(g *gossip.Config) {
+			g.ProbeInterval, g.ProbeTimeout, g.SuspicionMult = 2*time.Second, 1500*time.Millisecond, 4
+			g.GossipInterval, g.PushPullInterval = 200*time.Millisecond, 10*time.Second
+		}
 		if i > 0 {
 			ac.Join = []string{seed}
 		}

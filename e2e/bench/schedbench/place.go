@@ -278,43 +278,49 @@ func checkCapacity(store *state.Store, prefix string) (lo, hi int, over []string
 }
 
 // clear deletes the repetition's pods and ConfigMaps through the leader
-// and waits until the leader's replica has none of them.
+// and waits until the leader's replica has none of them. Under this load a
+// starved leader can lose the lead mid-delete; clear then lists what is
+// left and deletes it through the new leader.
 func (b *bench) clear(ctx context.Context, rep int) error {
-	l, err := b.c.waitLeader(ctx)
-	if err != nil {
-		return err
-	}
-	cfg := b.c.configOf(l)
-	conn, err := client.Dial(net.JoinHostPort(cfg.BindAddr, fmt.Sprint(cfg.GRPCPort)))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	store := l.Node().Store()
-	mine := func(kind, prefix string) []*pb.Object {
-		objs, _ := store.List(kind, "default", func(o *pb.Object) bool { return strings.HasPrefix(o.GetName(), prefix) })
-		return objs
-	}
-	for _, k := range []struct{ kind, prefix string }{{"Pod", podPrefix(rep)}, {"ConfigMap", fmt.Sprintf("raw-r%d-", rep)}} {
-		objs := mine(k.kind, k.prefix)
-		if len(objs) == 0 {
-			continue
-		}
-		req := &pb.TxnRequest{}
-		for _, o := range objs {
-			req.Ops = append(req.Ops, &pb.Op{Type: pb.Op_DELETE, Object: &pb.Object{Kind: k.kind, Namespace: "default", Name: o.GetName()}})
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		_, err := conn.Txn(cctx, req)
-		cancel()
+	var lastErr error
+	err := waitUntil(ctx, 2*time.Minute, func() error {
+		l, err := b.c.waitLeader(ctx)
 		if err != nil {
-			return fmt.Errorf("delete %d %ss: %w", len(objs), k.kind, err)
+			return err
 		}
-	}
-	return waitUntil(ctx, quietLimit, func() error {
-		if n := len(mine("Pod", podPrefix(rep))); n > 0 {
-			return fmt.Errorf("%d pods left", n)
+		cfg := b.c.configOf(l)
+		conn, err := client.Dial(net.JoinHostPort(cfg.BindAddr, fmt.Sprint(cfg.GRPCPort)))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		store := l.Node().Store()
+		left := 0
+		for _, k := range []struct{ kind, prefix string }{{"Pod", podPrefix(rep)}, {"ConfigMap", fmt.Sprintf("raw-r%d-", rep)}} {
+			objs, _ := store.List(k.kind, "default", func(o *pb.Object) bool { return strings.HasPrefix(o.GetName(), k.prefix) })
+			if len(objs) == 0 {
+				continue
+			}
+			left += len(objs)
+			req := &pb.TxnRequest{}
+			for _, o := range objs {
+				req.Ops = append(req.Ops, &pb.Op{Type: pb.Op_DELETE, Object: &pb.Object{Kind: k.kind, Namespace: "default", Name: o.GetName()}})
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			_, err := conn.Txn(cctx, req)
+			cancel()
+			if err != nil {
+				lastErr = fmt.Errorf("delete %d %ss: %w", len(objs), k.kind, err)
+				return lastErr
+			}
+		}
+		if left > 0 {
+			return fmt.Errorf("%d objects were left", left)
 		}
 		return nil
 	})
+	if err != nil && lastErr != nil {
+		return fmt.Errorf("%w (last delete error: %v)", err, lastErr)
+	}
+	return err
 }
