@@ -15,8 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/shoal-dev/shoal/agent"
-	"github.com/shoal-dev/shoal/gossip"
 	"github.com/shoal-dev/shoal/consensus/state"
+	"github.com/shoal-dev/shoal/gossip"
 	"github.com/shoal-dev/shoal/object"
 )
 
