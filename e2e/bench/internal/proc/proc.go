@@ -104,8 +104,12 @@ func (p *Proc) Wait(d time.Duration) error {
 	}
 	select {
 	case <-done:
-	case <-time.After(d):
-		return fmt.Errorf("%s still running %s after SIGKILL", p.Name, d)
+	default:
+		select {
+		case <-done:
+		case <-time.After(d):
+			return fmt.Errorf("%s still running %s after SIGKILL", p.Name, d)
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
