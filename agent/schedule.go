@@ -89,19 +89,19 @@ func (a *Agent) scheduleOnce(ctx context.Context) {
 	if key := strings.Join(agents, ","); key != a.claims.members {
 		a.claims.members, a.claims.byUID = key, map[string]bool{}
 	}
-	var mine []informer.Pod
-	unbound := a.pods.PodsOn("")
+	var claimed []*pb.Object
+	unbound := a.pods.Unbound()
 	seen := make(map[string]bool, len(unbound))
-	for _, p := range unbound {
-		uid := p.Obj.GetUid()
+	for _, o := range unbound {
+		uid := o.GetUid()
 		seen[uid] = true
 		ours, ok := a.claims.byUID[uid]
 		if !ok {
-			ours = sched.Claimer(claimKey(p.Obj), agents) == a.cfg.Name
+			ours = sched.Claimer(claimKey(o), agents) == a.cfg.Name
 			a.claims.byUID[uid] = ours
 		}
-		if ours && !p.Terminal() {
-			mine = append(mine, p)
+		if ours && !binding.Finished(o.GetStatus()) {
+			claimed = append(claimed, o)
 		}
 	}
 	for uid := range a.claims.byUID {
@@ -109,6 +109,7 @@ func (a *Agent) scheduleOnce(ctx context.Context) {
 			delete(a.claims.byUID, uid)
 		}
 	}
+	mine := a.pods.Decode(claimed)
 	if len(mine) == 0 {
 		return
 	}

@@ -162,7 +162,7 @@ func (b *Binder) nodeInfo(v state.View, nodeObj *pb.Object) (sched.NodeInfo, err
 		switch {
 		case ok && cp.uid == po.GetUid() && cp.rev == po.GetResourceVersion():
 		case ok && cp.uid == po.GetUid() && cp.spec == string(po.GetSpec()):
-			cp.rev, cp.finished = po.GetResourceVersion(), finished(po.GetStatus())
+			cp.rev, cp.finished = po.GetResourceVersion(), Finished(po.GetStatus())
 		default:
 			p := &corev1.Pod{}
 			if err := object.Decode(&pb.Object{Kind: po.GetKind(), ApiVersion: po.GetApiVersion(), Namespace: po.GetNamespace(),
@@ -170,7 +170,7 @@ func (b *Binder) nodeInfo(v state.View, nodeObj *pb.Object) (sched.NodeInfo, err
 				return sched.NodeInfo{}, err
 			}
 			cp = cachedPod{uid: po.GetUid(), rev: po.GetResourceVersion(), spec: string(po.GetSpec()), pod: p,
-				finished: finished(po.GetStatus())}
+				finished: Finished(po.GetStatus())}
 		}
 		fresh[key] = cp
 		if !cp.finished {
@@ -181,8 +181,8 @@ func (b *Binder) nodeInfo(v state.View, nodeObj *pb.Object) (sched.NodeInfo, err
 	return info, nil
 }
 
-// finished reads whether a stored pod status has phase Succeeded or Failed.
-func finished(status []byte) bool {
+// Finished reads whether a stored pod status has phase Succeeded or Failed.
+func Finished(status []byte) bool {
 	if len(status) == 0 {
 		return false
 	}

@@ -44,6 +44,15 @@ type Node struct {
 	Node *corev1.Node
 }
 
+// entry is one stored pod, decoded when first read: an agent reads the
+// pods bound to it and, while it has pods to place, those that hold
+// resources, so most agents never decode most pods.
+type entry struct {
+	obj  *pb.Object
+	node string      // spec.nodeName
+	pod  *corev1.Pod // nil until read
+}
+
 // Informer is the decoded view of one store. It is safe for concurrent use.
 type Informer struct {
 	store *state.Store
@@ -52,11 +61,12 @@ type Informer struct {
 	mu      sync.Mutex
 	rev     uint64 // events up to here are applied
 	synced  bool
-	pods    map[string]Pod            // store key -> pod
-	byNode  map[string]map[string]Pod // spec.nodeName -> key -> pod; "" holds the unbound
-	nodes   map[string]Node           // node name -> node
-	decodes int                       // objects decoded in full so far, for tests
-	// statusDecodes counts pods whose status alone was decoded.
+	pods    map[string]*entry            // store key -> pod
+	byNode  map[string]map[string]*entry // spec.nodeName -> key -> pod; "" holds the unbound
+	nodes   map[string]Node              // node name -> node
+	decodes int                          // objects decoded in full so far, for tests
+	// statusDecodes counts pods derived from their previous form (a status
+	// report decodes only the status, a bind nothing).
 	statusDecodes int
 }
 
@@ -100,15 +110,15 @@ func (in *Informer) relistLocked() {
 	podObjs, rev := in.store.List("Pod", "", nil)
 	nodeObjs, _ := in.store.List("Node", "", nil)
 	old := in.pods
-	in.pods = make(map[string]Pod, len(podObjs))
-	in.byNode = map[string]map[string]Pod{}
+	in.pods = make(map[string]*entry, len(podObjs))
+	in.byNode = map[string]map[string]*entry{}
 	for _, o := range podObjs {
 		key := state.KeyOf(o)
-		if p, ok := old[key]; ok && p.Obj.GetResourceVersion() == o.GetResourceVersion() && p.Obj.GetUid() == o.GetUid() {
-			in.putPodLocked(key, p)
+		if e, ok := old[key]; ok && e.obj.GetResourceVersion() == o.GetResourceVersion() && e.obj.GetUid() == o.GetUid() {
+			in.putPodLocked(key, e)
 			continue
 		}
-		in.decodePodLocked(key, o)
+		in.putPodLocked(key, &entry{obj: o, node: binding.NodeName(o)})
 	}
 	in.nodes = make(map[string]Node, len(nodeObjs))
 	for _, o := range nodeObjs {
@@ -129,10 +139,21 @@ func (in *Informer) applyLocked(e *state.Event) {
 			in.dropPodLocked(key)
 			return
 		}
-		if p, ok := in.pods[key]; ok && p.Obj.GetResourceVersion() >= o.GetResourceVersion() && p.Obj.GetUid() == o.GetUid() {
+		old, had := in.pods[key]
+		if had && old.obj.GetResourceVersion() >= o.GetResourceVersion() && old.obj.GetUid() == o.GetUid() {
 			return
 		}
-		in.decodePodLocked(key, o)
+		in.dropPodLocked(key)
+		next := &entry{obj: o}
+		if had && bytes.Equal(old.obj.GetSpec(), o.GetSpec()) {
+			next.node = old.node // a status report: the spec is as it was
+		} else {
+			next.node = binding.NodeName(o)
+		}
+		if had && old.pod != nil {
+			next.pod = in.deriveLocked(key, old, next)
+		}
+		in.putPodLocked(key, next)
 	case "Node":
 		if e.Type == pb.WatchEvent_DELETED {
 			delete(in.nodes, o.GetName())
@@ -145,47 +166,53 @@ func (in *Informer) applyLocked(e *state.Event) {
 	}
 }
 
-func (in *Informer) decodePodLocked(key string, o *pb.Object) {
-	old, had := in.pods[key]
-	in.dropPodLocked(key)
-	if had && old.Pod.Spec.NodeName == "" && justBound(old.Obj, o) {
-		// A bind: the same pod with spec.nodeName set.
-		pod := *old.Pod
-		pod.Spec.NodeName = binding.NodeName(o)
+// deriveLocked returns the decoded form of next from the decoded old when
+// the change is one the kubelet or a bind makes: a status report (decode
+// only the status) or a bind (set nodeName); nil otherwise, to be decoded
+// when read.
+func (in *Informer) deriveLocked(key string, old, next *entry) *corev1.Pod {
+	o := next.obj
+	if old.pod.Spec.NodeName == "" && justBound(old.obj, o, next.node) {
+		pod := *old.pod
+		pod.Spec.NodeName = next.node
 		pod.ResourceVersion = strconv.FormatUint(o.GetResourceVersion(), 10)
 		in.statusDecodes++
-		in.putPodLocked(key, Pod{Obj: o, Pod: &pod})
-		return
+		return &pod
 	}
-	if had && onlyStatusChanged(old.Obj, o) {
-		// Most changes are kubelet status reports: decode only the status
-		// and share the rest, which nobody changes.
-		pod := *old.Pod
-		pod.Status = corev1.PodStatus{}
-		if len(o.GetStatus()) > 0 {
-			if err := json.Unmarshal(o.GetStatus(), &pod.Status); err != nil {
-				in.log.Warn("informer: decode pod status", "pod", key, "err", err)
-				return
-			}
+	if !onlyStatusChanged(old.obj, o) {
+		return nil
+	}
+	pod := *old.pod
+	pod.Status = corev1.PodStatus{}
+	if len(o.GetStatus()) > 0 {
+		if err := json.Unmarshal(o.GetStatus(), &pod.Status); err != nil {
+			in.log.Warn("informer: decode pod status", "pod", key, "err", err)
+			return nil
 		}
-		pod.ResourceVersion = strconv.FormatUint(o.GetResourceVersion(), 10)
-		in.statusDecodes++
-		in.putPodLocked(key, Pod{Obj: o, Pod: &pod})
-		return
 	}
-	var pod corev1.Pod
-	if err := object.Decode(o, &pod); err != nil {
-		in.log.Warn("informer: decode pod", "pod", key, "err", err)
-		return
+	pod.ResourceVersion = strconv.FormatUint(o.GetResourceVersion(), 10)
+	in.statusDecodes++
+	return &pod
+}
+
+// decodedLocked returns e's pod, decoding it on first read; nil when it
+// cannot be decoded.
+func (in *Informer) decodedLocked(e *entry) *corev1.Pod {
+	if e.pod == nil {
+		var pod corev1.Pod
+		if err := object.Decode(e.obj, &pod); err != nil {
+			in.log.Warn("informer: decode pod", "pod", state.KeyOf(e.obj), "err", err)
+			return nil
+		}
+		in.decodes++
+		e.pod = &pod
 	}
-	in.decodes++
-	in.putPodLocked(key, Pod{Obj: o, Pod: &pod})
+	return e.pod
 }
 
 // justBound reports whether b is a with spec.nodeName set by a bind and
 // nothing else changed.
-func justBound(a, b *pb.Object) bool {
-	node := binding.NodeName(b)
+func justBound(a, b *pb.Object, node string) bool {
 	if node == "" || !bytes.Equal(a.GetStatus(), b.GetStatus()) {
 		return false
 	}
@@ -208,26 +235,26 @@ func onlyStatusChanged(a, b *pb.Object) bool {
 		})
 }
 
-func (in *Informer) putPodLocked(key string, p Pod) {
-	in.pods[key] = p
-	m := in.byNode[p.Pod.Spec.NodeName]
+func (in *Informer) putPodLocked(key string, e *entry) {
+	in.pods[key] = e
+	m := in.byNode[e.node]
 	if m == nil {
-		m = map[string]Pod{}
-		in.byNode[p.Pod.Spec.NodeName] = m
+		m = map[string]*entry{}
+		in.byNode[e.node] = m
 	}
-	m[key] = p
+	m[key] = e
 }
 
 func (in *Informer) dropPodLocked(key string) {
-	p, ok := in.pods[key]
+	e, ok := in.pods[key]
 	if !ok {
 		return
 	}
 	delete(in.pods, key)
-	if m := in.byNode[p.Pod.Spec.NodeName]; m != nil {
+	if m := in.byNode[e.node]; m != nil {
 		delete(m, key)
 		if len(m) == 0 {
-			delete(in.byNode, p.Pod.Spec.NodeName)
+			delete(in.byNode, e.node)
 		}
 	}
 }
@@ -249,7 +276,45 @@ func (in *Informer) PodsOn(node string) []Pod {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.syncLocked()
-	return sortedPods(in.byNode[node])
+	return in.decodedSortedLocked(in.byNode[node])
+}
+
+// Unbound returns the stored pods not bound yet, undecoded, sorted by
+// namespace and name: the scheduler decodes only those it claims.
+func (in *Informer) Unbound() []*pb.Object {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.syncLocked()
+	out := make([]*pb.Object, 0, len(in.byNode[""]))
+	for _, e := range in.byNode[""] {
+		out = append(out, e.obj)
+	}
+	slices.SortFunc(out, func(a, b *pb.Object) int {
+		if c := strings.Compare(a.GetNamespace(), b.GetNamespace()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.GetName(), b.GetName())
+	})
+	return out
+}
+
+// Decode returns the decoded form of the given stored pods (what the
+// informer holds for them when at the same revision, else decoded afresh),
+// in the same order; pods that cannot be decoded are left out.
+func (in *Informer) Decode(objs []*pb.Object) []Pod {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make([]Pod, 0, len(objs))
+	for _, o := range objs {
+		e, ok := in.pods[state.KeyOf(o)]
+		if !ok || e.obj != o {
+			e = &entry{obj: o, node: binding.NodeName(o)}
+		}
+		if pod := in.decodedLocked(e); pod != nil {
+			out = append(out, Pod{Obj: o, Pod: pod})
+		}
+	}
+	return out
 }
 
 // Pods returns every pod, sorted by namespace and name.
@@ -257,7 +322,7 @@ func (in *Informer) Pods() []Pod {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.syncLocked()
-	return sortedPods(in.pods)
+	return in.decodedSortedLocked(in.pods)
 }
 
 // Bound returns, for every node name, the pods bound there that have not
@@ -272,9 +337,12 @@ func (in *Informer) Bound() map[string][]*corev1.Pod {
 			continue
 		}
 		pods := make([]*corev1.Pod, 0, len(m))
-		for _, p := range m {
-			if !p.Terminal() {
-				pods = append(pods, p.Pod)
+		for _, e := range m {
+			if binding.Finished(e.obj.GetStatus()) {
+				continue
+			}
+			if pod := in.decodedLocked(e); pod != nil {
+				pods = append(pods, pod)
 			}
 		}
 		out[node] = pods
@@ -302,10 +370,12 @@ func (in *Informer) Decodes() int {
 	return in.decodes
 }
 
-func sortedPods(m map[string]Pod) []Pod {
+func (in *Informer) decodedSortedLocked(m map[string]*entry) []Pod {
 	out := make([]Pod, 0, len(m))
-	for _, p := range m {
-		out = append(out, p)
+	for _, e := range m {
+		if pod := in.decodedLocked(e); pod != nil {
+			out = append(out, Pod{Obj: e.obj, Pod: pod})
+		}
 	}
 	slices.SortFunc(out, func(a, b Pod) int {
 		if c := strings.Compare(a.Obj.GetNamespace(), b.Obj.GetNamespace()); c != 0 {

@@ -77,9 +77,17 @@ func TestFollowsChangesDecodingEachOnce(t *testing.T) {
 	if got := names(in.PodsOn("")); fmt.Sprint(got) != "[a]" {
 		t.Fatalf("unbound = %v, want [a]", got)
 	}
-	base := in.Decodes() // two pods, one node
+	// Pods are decoded when first read: the node and a, not b.
+	if d := in.Decodes(); d != 2 {
+		t.Fatalf("first read decoded %d objects, want 2 (n1 and a)", d)
+	}
+	if got := in.Unbound(); len(got) != 1 || in.Decodes() != 2 {
+		t.Fatalf("Unbound = %d pods after %d decodes, want 1 pod and no more decodes", len(got), in.Decodes())
+	}
+	in.Pods()
+	base := in.Decodes()
 	if base != 3 {
-		t.Fatalf("first read decoded %d objects, want 3", base)
+		t.Fatalf("after reading every pod %d decodes, want 3", base)
 	}
 	// Reading again decodes nothing.
 	in.Pods()
@@ -108,7 +116,7 @@ func TestFollowsChangesDecodingEachOnce(t *testing.T) {
 	}
 	// A bind through the state machine decodes nothing.
 	f.putPod("d", "", "")
-	in.Sync()
+	in.PodsOn("") // as its claimer reads it
 	full := in.Decodes()
 	f.apply(&pb.Op{Type: pb.Op_BIND, Node: "n1", Object: &pb.Object{Kind: "Pod", Namespace: "default", Name: "d"}})
 	if got := len(in.PodsOn("n1")); got != 4 {
@@ -117,10 +125,16 @@ func TestFollowsChangesDecodingEachOnce(t *testing.T) {
 	if d := in.Decodes(); d != full {
 		t.Fatalf("a bind decoded %d pods in full", d-full)
 	}
-	// c's status report decoded only the status, and d's bind nothing;
-	// both give the pod a full decode gives.
+	// A status report on a pod read before decodes only the status.
+	f.apply(&pb.Op{Type: pb.Op_STATUS, Object: &pb.Object{Kind: "Pod", Namespace: "default", Name: "d",
+		Status: []byte(`{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}`)}})
+	in.PodsOn("n1")
+	if d := in.Decodes(); d != full {
+		t.Fatalf("a status report decoded %d pods in full", d-full)
+	}
+	// Both partial decodes give the pod a full decode gives.
 	if in.statusDecodes != 2 {
-		t.Fatalf("%d partial decodes, want 2", in.statusDecodes)
+		t.Fatalf("%d partial decodes, want 2 (d's bind and status)", in.statusDecodes)
 	}
 	for _, p := range in.PodsOn("n1") {
 		var full corev1.Pod

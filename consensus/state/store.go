@@ -373,38 +373,16 @@ func (t *txn) Indexed(name, value string) []*pb.Object {
 		return nil
 	}
 	committed := ix.byValue[value]
-	touched := false
-	for key := range t.pending {
-		if kindOfKey(key) == ix.Kind {
-			touched = true
-			break
-		}
-	}
-	if !touched {
-		out := make([]*pb.Object, 0, len(committed))
-		for _, o := range committed {
+	out := make([]*pb.Object, 0, len(committed))
+	for key, o := range committed {
+		if _, changed := t.pending[key]; !changed {
 			out = append(out, o)
 		}
-		slices.SortFunc(out, compareObjects)
-		return out
 	}
-	found := maps.Clone(committed)
 	for key, o := range t.pending {
-		if kindOfKey(key) != ix.Kind {
-			continue
+		if o != nil && kindOfKey(key) == ix.Kind && ix.Value(o) == value {
+			out = append(out, o)
 		}
-		if o != nil && ix.Value(o) == value {
-			if found == nil {
-				found = map[string]*pb.Object{}
-			}
-			found[key] = o
-		} else {
-			delete(found, key)
-		}
-	}
-	out := make([]*pb.Object, 0, len(found))
-	for _, o := range found {
-		out = append(out, o)
 	}
 	slices.SortFunc(out, compareObjects)
 	return out
