@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/shoal-dev/shoal/client"
 	"github.com/shoal-dev/shoal/internal/waitfor"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
@@ -460,12 +462,41 @@ func (c *Cluster) WaitFormed(d time.Duration, voters, nonvoters int) {
 				return false, fmt.Sprintf("%s: leader %q, %d live voters, %d live non-voters: %+v", a.Name, v.Leader, lv, ln, v.Servers)
 			}
 		}
-		// The leader creates namespace default at birth.
+		// The leader creates namespace default at birth, and every running
+		// agent registers its Node, Ready: until then placement would not
+		// consider it.
 		for _, a := range c.Agents {
-			if a.Running() {
-				r := c.CLI(a, nil, "get", "namespace", "default", "--timeout", "3s")
-				return r.Code == 0, "namespace default: " + r.Stderr
+			if !a.Running() {
+				continue
 			}
+			r := c.CLI(a, nil, "get", "namespace", "default", "--timeout", "3s")
+			if r.Code != 0 {
+				return false, "namespace default: " + r.Stderr
+			}
+			r = c.CLI(a, nil, "get", "nodes", "-o", "json", "--timeout", "3s")
+			if r.Code != 0 {
+				return false, "get nodes: " + r.Stderr
+			}
+			var list struct {
+				Items []corev1.Node `json:"items"`
+			}
+			if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil {
+				return false, "get nodes: " + err.Error()
+			}
+			ready := map[string]bool{}
+			for _, n := range list.Items {
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+						ready[n.Name] = true
+					}
+				}
+			}
+			for _, b := range c.Agents {
+				if b.Running() && !ready[b.Name] {
+					return false, fmt.Sprintf("node %s is not registered Ready", b.Name)
+				}
+			}
+			return true, ""
 		}
 		return true, ""
 	})
