@@ -391,6 +391,13 @@ func (a *Agent) close() {
 // Node is the agent's Raft node (tests, in-process tools).
 func (a *Agent) Node() *consensus.Node { return a.node }
 
+// GRPCAddr is the address the agent's gRPC API listens on.
+func (a *Agent) GRPCAddr() string {
+	a.metaMu.Lock()
+	defer a.metaMu.Unlock()
+	return a.meta.GetGrpcAddress()
+}
+
 // Mesh is the agent's gossip mesh.
 func (a *Agent) Mesh() *gossip.Mesh { return a.mesh }
 

@@ -83,7 +83,7 @@ func TestInProcessClusterServesAndForwards(t *testing.T) {
 			break
 		}
 	}
-	conn, err := client.Dial(follower.meta.GetGrpcAddress())
+	conn, err := client.Dial(follower.GRPCAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
