@@ -30,9 +30,10 @@ var kinds = []Kind{
 	{Name: "Pod", APIVersion: "v1", Plural: "pods", Singular: "pod", ShortNames: []string{"po"}, Namespaced: true},
 	{Name: "ReplicaSet", APIVersion: "apps/v1", Plural: "replicasets", Singular: "replicaset", ShortNames: []string{"rs"}, Namespaced: true},
 	{Name: "Deployment", APIVersion: "apps/v1", Plural: "deployments", Singular: "deployment", ShortNames: []string{"deploy"}, Namespaced: true},
+	{Name: "Service", APIVersion: "v1", Plural: "services", Singular: "service", ShortNames: []string{"svc"}, Namespaced: true},
 	{Name: "Node", APIVersion: "v1", Plural: "nodes", Singular: "node", ShortNames: []string{"no"}},
 	{Name: "Event", APIVersion: "v1", Plural: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true},
-	{Name: PlacementGuardKind, APIVersion: PlacementGuardAPIVersion, Plural: "placementguards", Singular: "nodeallocation", Internal: true},
+	{Name: PlacementGuardKind, APIVersion: PlacementGuardAPIVersion, Plural: "placementguards", Singular: "placementguard", Internal: true},
 }
 
 // byAlias maps every lower-cased name a user may type to an index in kinds.

@@ -99,6 +99,12 @@ var decoders = map[string]decoder{
 		name:     content.IsDNS1123Subdomain,
 		validate: validateDeployment,
 	},
+	"Service": {
+		new:      func() metav1.Object { return &corev1.Service{} },
+		fields:   kindFields(serviceFields...),
+		name:     validation.IsDNS1035Label,
+		validate: validateService,
+	},
 	"Node": {
 		new:      func() metav1.Object { return &corev1.Node{} },
 		fields:   kindFields(nodeFields...),
