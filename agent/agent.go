@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,6 +36,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/state"
+	"github.com/shoal-dev/shoal/dns"
 	"github.com/shoal-dev/shoal/gossip"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 	"github.com/shoal-dev/shoal/sched"
@@ -71,6 +73,14 @@ type Config struct {
 	CPUMillis   int64
 	MemoryBytes int64
 	PodCIDR     string
+	// ClusterDomain is the DNS domain of services and pods.
+	ClusterDomain string
+	// DNSPort is the cluster DNS port on BindAddr (UDP and TCP); -1
+	// disables the DNS server.
+	DNSPort int
+	// DNSUpstreams are the resolvers (ip:port) that names outside the
+	// cluster domain are forwarded to; empty reads /etc/resolv.conf.
+	DNSUpstreams []string
 	// EncryptKey encrypts gossip when set (16, 24 or 32 bytes).
 	EncryptKey []byte
 
@@ -125,6 +135,8 @@ func DefaultConfig() Config {
 		Runtime:            "process",
 		PodEvictionTimeout: 10 * time.Second,
 		RestartBackoff:     10 * time.Second,
+		ClusterDomain:      dns.DefaultDomain,
+		DNSPort:            DefaultDNSPort,
 	}
 }
 
@@ -155,6 +167,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("agent: %s port %d out of range", name, p)
 		}
 	}
+	if c.DNSPort < -1 || c.DNSPort > 65535 {
+		return fmt.Errorf("agent: --dns-port %d out of range (-1 turns cluster DNS off)", c.DNSPort)
+	}
+	for _, u := range c.DNSUpstreams {
+		if _, err := netip.ParseAddrPort(u); err != nil {
+			return fmt.Errorf("agent: --dns-upstream %q: want ip:port", u)
+		}
+	}
 	if strings.ContainsAny(c.Name, "/ \t\n") {
 		return fmt.Errorf("agent: --name %q must not contain slashes or spaces", c.Name)
 	}
@@ -183,6 +203,7 @@ type Agent struct {
 	driver  runtime.Driver
 	events  *events.Recorder
 	pods    *informer.Informer // decoded pods and nodes of the local replica
+	dns     *dns.Server        // nil when cluster DNS is off or could not listen
 	claims  claimCache         // owned by the schedule loop
 	lastGC  time.Time          // when the leader last collected garbage
 	kubelet *kubelet.Kubelet
@@ -311,6 +332,8 @@ func New(cfg Config) (a *Agent, err error) {
 		}
 	}()
 
+	a.startDNS()
+
 	a.log.Info("agent started", "bind", cfg.BindAddr, "grpc", a.meta.GrpcAddress, "raft", a.meta.RaftAddress,
 		"version", version.Version, "has_raft_state", a.meta.RaftBootstrapped)
 	return a, nil
@@ -320,7 +343,7 @@ func New(cfg Config) (a *Agent, err error) {
 // shuts the agent down.
 func (a *Agent) Run(ctx context.Context) error {
 	loops := []func(context.Context){a.joinLoop, a.bootstrapLoop, a.autopilotLoop, a.leaderLoop,
-		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run,
+		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run, a.dnsLoop,
 		func(ctx context.Context) { a.events.Run(ctx, 500*time.Millisecond) }}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -373,6 +396,9 @@ func (a *Agent) close() {
 	}
 	if a.api != nil {
 		a.api.Close()
+	}
+	if a.dns != nil {
+		_ = a.dns.Close()
 	}
 	if a.mesh != nil {
 		_ = a.mesh.Shutdown()

@@ -298,6 +298,18 @@ func (in *Informer) Unbound() []*pb.Object {
 	return out
 }
 
+// Objects returns every stored pod, undecoded, in no particular order.
+func (in *Informer) Objects() []*pb.Object {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.syncLocked()
+	out := make([]*pb.Object, 0, len(in.pods))
+	for _, e := range in.pods {
+		out = append(out, e.obj)
+	}
+	return out
+}
+
 // Decode returns the decoded form of the given stored pods (what the
 // informer holds for them when at the same revision, else decoded afresh),
 // in the same order; pods that cannot be decoded are left out.

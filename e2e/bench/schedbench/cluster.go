@@ -102,6 +102,7 @@ func startCluster(cfg config, dir string, logTo io.Writer) (*cluster, error) {
 		ac.MemoryBytes = agentMemoryBytes
 		ac.RaftTransport = raftT[i]
 		ac.RaftInMemory = true
+		ac.DNSPort = -1 // no services here: spare a hundred DNS servers
 		ac.GossipTransport = &advertised{MockTransport: gossipT[i], ip: net.ParseIP(ac.BindAddr)}
 		// A hundred agents on two cores miss the LAN default's 250 ms probe
 		// timeout whenever placement saturates the CPU, and gossip then
