@@ -14,6 +14,7 @@ stop() {
   if [ -f "$DIR/n1.pid" ] && kill -0 "$(cat "$DIR/n1.pid")" 2>/dev/null; then
     # Delete the workload first so its processes stop with their pods.
     "$SHOAL" --server 127.0.0.2:7948 --timeout 5s delete deployment web --ignore-not-found >/dev/null 2>&1 || true
+    "$SHOAL" --server 127.0.0.2:7948 --timeout 5s delete service web --ignore-not-found >/dev/null 2>&1 || true
     for _ in $(seq 1 50); do
       [ -z "$("$SHOAL" --server 127.0.0.2:7948 --timeout 2s get pods -o name 2>/dev/null)" ] && break
       sleep 0.2
