@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -34,6 +35,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/informer"
 	"github.com/shoal-dev/shoal/agent/kubelet"
 	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/services"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/state"
 	"github.com/shoal-dev/shoal/dns"
@@ -73,6 +75,8 @@ type Config struct {
 	CPUMillis   int64
 	MemoryBytes int64
 	PodCIDR     string
+	// ServiceCIDR is where ClusterIPs are allocated.
+	ServiceCIDR netip.Prefix
 	// ClusterDomain is the DNS domain of services and pods.
 	ClusterDomain string
 	// DNSPort is the cluster DNS port on BindAddr (UDP and TCP); -1
@@ -136,8 +140,16 @@ func DefaultConfig() Config {
 		PodEvictionTimeout: 10 * time.Second,
 		RestartBackoff:     10 * time.Second,
 		ClusterDomain:      dns.DefaultDomain,
+		ServiceCIDR:        services.DefaultCIDR,
 		DNSPort:            DefaultDNSPort,
 	}
+}
+
+// storeIndexes are the replicated store's secondary indexes.
+func storeIndexes() map[string]state.Index {
+	out := binding.Indexes()
+	maps.Copy(out, services.Indexes())
+	return out
 }
 
 // Validate reports the first problem with the config.
@@ -250,7 +262,7 @@ func New(cfg Config) (a *Agent, err error) {
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:      cfg.TrailingLogs,
 		SnapshotInterval:  cfg.SnapshotInterval,
-		Store:             state.Options{Indexes: binding.Indexes(), Binder: binding.New().Bind},
+		Store:             state.Options{Indexes: storeIndexes(), Binder: binding.New().Bind, Admit: services.Admit},
 		Logger:            a.log.With("component", "raft"),
 		LogOutput:         cfg.LogOutput,
 		Registerer:        a.reg,
@@ -291,7 +303,7 @@ func New(cfg Config) (a *Agent, err error) {
 	if a.driver, err = newDriver(cfg, a.log); err != nil {
 		return nil, err
 	}
-	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, LocalIP: cfg.BindAddr,
+	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, LocalIP: cfg.BindAddr, ServiceCIDR: cfg.ServiceCIDR,
 		Logger: a.log.With("component", "api")})
 	if err != nil {
 		return nil, err

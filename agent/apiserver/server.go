@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/shoal-dev/shoal/agent/services"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/state"
 	"github.com/shoal-dev/shoal/gossip"
@@ -69,6 +71,9 @@ type Config struct {
 	// MaxWait bounds how long a read waits for the replica and a write
 	// waits for a leader when the caller set no deadline.
 	MaxWait time.Duration
+	// ServiceCIDR is where the leader allocates ClusterIPs (zero:
+	// services.DefaultCIDR).
+	ServiceCIDR netip.Prefix
 }
 
 // Server implements pb.ShoalServer.
@@ -92,6 +97,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxWait == 0 {
 		cfg.MaxWait = 10 * time.Second
+	}
+	if !cfg.ServiceCIDR.IsValid() {
+		cfg.ServiceCIDR = services.DefaultCIDR
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	s.fwd = newForwarder(cfg, s.leaderAddress)
@@ -132,10 +140,26 @@ func (s *Server) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, 
 // commit runs on the leader: it stamps time and uids and proposes.
 func (s *Server) commit(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
 	cmd := &pb.Command{TimeUnixNano: s.cfg.Clock().UnixNano()}
+	store := s.cfg.Raft.Store()
 	for _, op := range req.GetOps() {
 		op = proto.CloneOf(op)
 		if op.GetType() == pb.Op_PUT && op.GetNewUid() == "" {
 			op.NewUid = newUID()
+		}
+		if op.GetType() == pb.Op_PUT && op.GetObject().GetKind() == "Service" {
+			// The leader picks free addresses in its replica; the state
+			// machine refuses them if another proposal took them first.
+			in := op.GetObject()
+			cur, _ := store.Get(in.GetKind(), in.GetNamespace(), in.GetName())
+			o, err := services.Allocate(store.Indexed, s.cfg.ServiceCIDR, cur, in)
+			if err != nil {
+				code := codes.InvalidArgument
+				if errors.Is(err, services.ErrExhausted) {
+					code = codes.ResourceExhausted
+				}
+				return nil, status.Error(code, err.Error())
+			}
+			op.Object = o
 		}
 		cmd.Ops = append(cmd.Ops, op)
 	}

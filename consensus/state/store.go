@@ -71,6 +71,9 @@ func KeyOf(o *pb.Object) string { return Key(o.GetKind(), o.GetNamespace(), o.Ge
 type Index struct {
 	Kind  string
 	Value func(*pb.Object) string
+	// Values, when set instead of Value, files an object under several
+	// values (a service under each of its node ports).
+	Values func(*pb.Object) []string
 	// SpecOnly says Value reads only the spec, so a change that leaves the
 	// spec alone (a status report) need not call it again.
 	SpecOnly bool
@@ -101,6 +104,10 @@ type Options struct {
 	Indexes map[string]Index
 	// Binder admits BIND ops; without one they are refused as invalid.
 	Binder Binder
+	// Admit, when set, checks every PUT in apply: cur is the stored object
+	// (nil on create), next what the PUT would store. An error refuses the
+	// transaction. Like Binder it must be deterministic.
+	Admit func(v View, cur, next *pb.Object) error
 }
 
 // Store is the revisioned object store. Stored objects are never modified
@@ -120,16 +127,28 @@ type Store struct {
 
 	indexes map[string]*index
 	binder  Binder
+	admit   func(v View, cur, next *pb.Object) error
 }
 
 type index struct {
 	Index
-	byValue map[string]map[string]*pb.Object // value -> key -> object
-	valueOf map[string]string                // key -> value, for the indexed
+	byValue  map[string]map[string]*pb.Object // value -> key -> object
+	valuesOf map[string][]string              // key -> values, for the indexed
 }
 
 func newIndex(def Index) *index {
-	return &index{Index: def, byValue: map[string]map[string]*pb.Object{}, valueOf: map[string]string{}}
+	return &index{Index: def, byValue: map[string]map[string]*pb.Object{}, valuesOf: map[string][]string{}}
+}
+
+// values are the values o is filed under.
+func (ix *index) values(o *pb.Object) []string {
+	if ix.Values != nil {
+		return slices.DeleteFunc(slices.Clone(ix.Values(o)), func(v string) bool { return v == "" })
+	}
+	if v := ix.Value(o); v != "" {
+		return []string{v}
+	}
+	return nil
 }
 
 // update files key's new object o (nil when deleted) in place of old.
@@ -137,34 +156,39 @@ func (ix *index) update(key string, old, o *pb.Object) {
 	if kindOfKey(key) != ix.Kind {
 		return
 	}
-	prev, had := ix.valueOf[key]
-	v := ""
+	prev, had := ix.valuesOf[key]
+	var vals []string
 	switch {
 	case o == nil:
 	case ix.SpecOnly && old != nil && had && bytes.Equal(old.GetSpec(), o.GetSpec()):
-		v = prev // a status change: the value cannot have moved
+		vals = prev // a status change: the values cannot have moved
 	default:
-		v = ix.Value(o)
+		vals = ix.values(o)
 	}
-	if had && prev != v {
-		if m := ix.byValue[prev]; m != nil {
+	for _, v := range prev {
+		if slices.Contains(vals, v) {
+			continue
+		}
+		if m := ix.byValue[v]; m != nil {
 			delete(m, key)
 			if len(m) == 0 {
-				delete(ix.byValue, prev)
+				delete(ix.byValue, v)
 			}
 		}
 	}
-	if v == "" {
-		delete(ix.valueOf, key)
+	if len(vals) == 0 {
+		delete(ix.valuesOf, key)
 		return
 	}
-	m := ix.byValue[v]
-	if m == nil {
-		m = map[string]*pb.Object{}
-		ix.byValue[v] = m
+	for _, v := range vals {
+		m := ix.byValue[v]
+		if m == nil {
+			m = map[string]*pb.Object{}
+			ix.byValue[v] = m
+		}
+		m[key] = o
 	}
-	m[key] = o
-	ix.valueOf[key] = v
+	ix.valuesOf[key] = vals
 }
 
 // New returns an empty store at revision 0.
@@ -188,6 +212,7 @@ func NewWithOptions(opts Options) *Store {
 		changed:  make(chan struct{}),
 		indexes:  map[string]*index{},
 		binder:   opts.Binder,
+		admit:    opts.Admit,
 	}
 	for name, def := range opts.Indexes {
 		s.indexes[name] = newIndex(def)
@@ -380,7 +405,7 @@ func (t *txn) Indexed(name, value string) []*pb.Object {
 		}
 	}
 	for key, o := range t.pending {
-		if o != nil && kindOfKey(key) == ix.Kind && ix.Value(o) == value {
+		if o != nil && kindOfKey(key) == ix.Kind && slices.Contains(ix.values(o), value) {
 			out = append(out, o)
 		}
 	}
@@ -490,6 +515,11 @@ func (t *txn) put(key string, cur *pb.Object, op *pb.Op) (*pb.OpResult, error) {
 		Spec:            in.GetSpec(),
 	}
 	next = proto.CloneOf(next) // own every map and slice
+	if t.s.admit != nil {
+		if err := t.s.admit(t, cur, next); err != nil {
+			return nil, err
+		}
+	}
 	created := cur == nil
 	if created {
 		if op.GetNewUid() == "" {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -35,6 +36,7 @@ type agentFlags struct {
 	logLevel  string
 	logFormat string
 	policy    string
+	svcCIDR   string
 }
 
 func newAgentCmd(g *globals) *cobra.Command {
@@ -73,6 +75,7 @@ name as key; flags on the command line win.`,
 	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to advertise (e.g. 2 or 1500m); default: the machine's")
 	fl.StringVar(&f.memory, "memory", "", "memory capacity to advertise (e.g. 4Gi); default: the machine's")
 	fl.StringVar(&f.cfg.PodCIDR, "pod-cidr", "", "this node's pod CIDR")
+	fl.StringVar(&f.svcCIDR, "service-cidr", f.cfg.ServiceCIDR.String(), "range ClusterIPs are allocated from; every agent should give the same")
 	fl.StringVar(&f.cfg.ClusterDomain, "cluster-domain", f.cfg.ClusterDomain, "DNS domain of services and pods")
 	fl.IntVar(&f.cfg.DNSPort, "dns-port", f.cfg.DNSPort, "cluster DNS port on the bind address (UDP and TCP); -1 turns cluster DNS off")
 	fl.StringSliceVar(&f.cfg.DNSUpstreams, "dns-upstream", nil, "resolvers (ip:port) for names outside the cluster domain, comma-separated; default: /etc/resolv.conf's")
@@ -118,6 +121,13 @@ func (f *agentFlags) build() (agent.Config, error) {
 			return cfg, fmt.Errorf("--cpu %q: not a positive CPU quantity", f.cpu)
 		}
 		cpu = q.MilliValue()
+	}
+	if f.svcCIDR != "" {
+		p, err := netip.ParsePrefix(f.svcCIDR)
+		if err != nil {
+			return cfg, fmt.Errorf("--service-cidr %q: not a CIDR such as 10.96.0.0/12", f.svcCIDR)
+		}
+		cfg.ServiceCIDR = p.Masked()
 	}
 	if f.memory != "" {
 		q, err := resource.ParseQuantity(f.memory)
