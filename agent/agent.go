@@ -34,6 +34,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/events"
 	"github.com/shoal-dev/shoal/agent/informer"
 	"github.com/shoal-dev/shoal/agent/kubelet"
+	"github.com/shoal-dev/shoal/agent/proxy"
 	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/agent/services"
 	"github.com/shoal-dev/shoal/consensus"
@@ -79,6 +80,9 @@ type Config struct {
 	ServiceCIDR netip.Prefix
 	// ClusterDomain is the DNS domain of services and pods.
 	ClusterDomain string
+	// Proxy runs the service proxy: listeners on every ClusterIP, node
+	// port and external IP, and a local route for ServiceCIDR.
+	Proxy bool
 	// DNSPort is the cluster DNS port on BindAddr (UDP and TCP); -1
 	// disables the DNS server.
 	DNSPort int
@@ -142,6 +146,7 @@ func DefaultConfig() Config {
 		ClusterDomain:      dns.DefaultDomain,
 		ServiceCIDR:        services.DefaultCIDR,
 		DNSPort:            DefaultDNSPort,
+		Proxy:              true,
 	}
 }
 
@@ -216,6 +221,7 @@ type Agent struct {
 	events  *events.Recorder
 	pods    *informer.Informer // decoded pods and nodes of the local replica
 	dns     *dns.Server        // nil when cluster DNS is off or could not listen
+	proxy   *proxy.Proxy       // nil when the service proxy is off
 	claims  claimCache         // owned by the schedule loop
 	lastGC  time.Time          // when the leader last collected garbage
 	kubelet *kubelet.Kubelet
@@ -315,6 +321,13 @@ func New(cfg Config) (a *Agent, err error) {
 	kcfg.Node, kcfg.NodeIP, kcfg.Driver, kcfg.Store, kcfg.Pods, kcfg.Writer = cfg.Name, cfg.BindAddr, a.driver, a.node.Store(), a.pods, a.api
 	kcfg.Logger = a.log.With("component", "kubelet")
 	kcfg.RestartBackoff = cfg.RestartBackoff
+	kcfg.Services, kcfg.ClusterDomain = kubelet.StoreServices(a.node.Store()), cfg.ClusterDomain
+	if cfg.DNSPort >= 0 { // off (-1): pods get the node's resolv.conf
+		kcfg.DNSServer, _ = netip.ParseAddr(cfg.BindAddr)
+		if cfg.DNSPort != DefaultDNSPort {
+			a.log.Warn("cluster DNS is not on port 53 and a resolv.conf cannot name a port: ClusterFirst pods will not reach it", "dns_port", cfg.DNSPort)
+		}
+	}
 	a.kubelet = kubelet.New(kcfg)
 	a.api.SetPodIO(a.kubelet)
 	lis, err := net.Listen("tcp", cfg.addr(cfg.GRPCPort))
@@ -345,6 +358,7 @@ func New(cfg Config) (a *Agent, err error) {
 	}()
 
 	a.startDNS()
+	a.startProxy()
 
 	a.log.Info("agent started", "bind", cfg.BindAddr, "grpc", a.meta.GrpcAddress, "raft", a.meta.RaftAddress,
 		"version", version.Version, "has_raft_state", a.meta.RaftBootstrapped)
@@ -355,7 +369,7 @@ func New(cfg Config) (a *Agent, err error) {
 // shuts the agent down.
 func (a *Agent) Run(ctx context.Context) error {
 	loops := []func(context.Context){a.joinLoop, a.bootstrapLoop, a.autopilotLoop, a.leaderLoop,
-		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run, a.dnsLoop,
+		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run, a.servicesLoop,
 		func(ctx context.Context) { a.events.Run(ctx, 500*time.Millisecond) }}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -411,6 +425,9 @@ func (a *Agent) close() {
 	}
 	if a.dns != nil {
 		_ = a.dns.Close()
+	}
+	if a.proxy != nil {
+		_ = a.proxy.Close()
 	}
 	if a.mesh != nil {
 		_ = a.mesh.Shutdown()

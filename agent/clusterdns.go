@@ -1,27 +1,17 @@
 package agent
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"strconv"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/shoal-dev/shoal/agent/endpoints"
 	"github.com/shoal-dev/shoal/dns"
-	"github.com/shoal-dev/shoal/object"
-	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 )
 
 // DefaultDNSPort is the cluster DNS port on the bound IP.
 const DefaultDNSPort = 53
-
-// dnsRefresh bounds how often the DNS snapshot is rebuilt: changes show in
-// answers within this, far under the one second services promise.
-const dnsRefresh = 200 * time.Millisecond
 
 // startDNS starts the cluster DNS server on BindAddr:DNSPort. A failure to
 // listen (another resolver holding the port) is logged and leaves the agent
@@ -53,71 +43,17 @@ func (a *Agent) startDNS() {
 	a.log.Info("cluster DNS listening", "addr", srv.Addr(), "domain", cfg.ClusterDomain, "upstreams", upstreams)
 }
 
-// dnsLoop keeps the DNS snapshot in step with the local replica.
-func (a *Agent) dnsLoop(ctx context.Context) {
-	if a.dns == nil {
-		return
-	}
-	store := a.node.Store()
-	var built uint64
-	for {
-		changed := store.Changed()
-		if rev := store.Revision(); rev != built {
-			a.dns.SetRecords(a.dnsRecords())
-			built = rev
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		}
-		// Let a burst of changes land before rebuilding.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(dnsRefresh):
-		}
-	}
-}
-
-// dnsRecords builds the DNS snapshot: every service with its endpoints
-// computed from the pods it selects, and those pods for reverse lookups.
-// Only pods that some service selects are decoded.
-func (a *Agent) dnsRecords() *dns.Records {
-	svcObjs, _ := a.node.Store().List("Service", "", nil)
-	var services []*corev1.Service
-	var selectors []labels.Selector
-	var namespaces []string
-	for _, o := range svcObjs {
-		s := &corev1.Service{}
-		if err := object.Decode(o, s); err != nil {
-			continue
-		}
-		services = append(services, s)
-		if len(s.Spec.Selector) > 0 {
-			selectors = append(selectors, labels.SelectorFromSet(s.Spec.Selector))
-			namespaces = append(namespaces, s.Namespace)
-		}
-	}
-	var selected []*pb.Object
-	for _, o := range a.pods.Objects() {
-		for i, sel := range selectors {
-			if o.GetNamespace() == namespaces[i] && sel.Matches(labels.Set(o.GetLabels())) {
-				selected = append(selected, o)
-				break
-			}
-		}
-	}
-	var pods []*corev1.Pod
+// dnsRecords builds the DNS snapshot from the service view: every service
+// with its endpoints, and the selected pods for reverse lookups.
+func (a *Agent) dnsRecords(v *serviceView) *dns.Records {
 	var dpods []dns.Pod
-	for _, p := range a.pods.Decode(selected) {
-		pods = append(pods, p.Pod)
-		if ip, err := netip.ParseAddr(p.Pod.Status.PodIP); err == nil {
-			dpods = append(dpods, dns.Pod{Name: p.Pod.Name, Namespace: p.Pod.Namespace, IP: ip})
+	for _, p := range v.pods {
+		if ip, err := netip.ParseAddr(p.Status.PodIP); err == nil {
+			dpods = append(dpods, dns.Pod{Name: p.Name, Namespace: p.Namespace, IP: ip})
 		}
 	}
 	var out []dns.Service
-	for _, s := range services {
+	for _, s := range v.services {
 		ds := dns.Service{Name: s.Name, Namespace: s.Namespace, PublishNotReady: s.Spec.PublishNotReadyAddresses}
 		switch {
 		case s.Spec.Type == corev1.ServiceTypeExternalName:
@@ -136,7 +72,7 @@ func (a *Agent) dnsRecords() *dns.Records {
 			}
 			ds.Ports = append(ds.Ports, dns.Port{Name: sp.Name, Protocol: string(proto), Port: sp.Port})
 		}
-		for _, e := range endpoints.For(s, pods) {
+		for _, e := range v.endpoints(s) {
 			de := dns.Endpoint{IP: e.IP, Hostname: e.Hostname, PodName: e.PodName, Ready: e.Ready}
 			for _, p := range e.Ports {
 				if p.Target != 0 {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/controller/deployment"
 	"github.com/shoal-dev/shoal/agent/controller/nodelifecycle"
 	"github.com/shoal-dev/shoal/agent/controller/replicaset"
+	"github.com/shoal-dev/shoal/agent/controller/servicelb"
 	"github.com/shoal-dev/shoal/gossip"
 	"github.com/shoal-dev/shoal/object"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
@@ -58,6 +60,7 @@ type view struct {
 	setsByNS    map[string][]*appsv1.ReplicaSet
 	deployments []*appsv1.Deployment
 	nodes       []*corev1.Node
+	lbServices  []*corev1.Service // LoadBalancer services, and those with an ingress to clear
 }
 
 func (a *Agent) readView() view {
@@ -88,6 +91,16 @@ func (a *Agent) readView() view {
 	}
 	for _, n := range a.pods.Nodes() {
 		v.nodes = append(v.nodes, n.Node)
+	}
+	objs, _ = store.List("Service", "", nil)
+	for _, o := range objs {
+		if !bytes.Contains(o.GetSpec(), []byte(`"LoadBalancer"`)) && !bytes.Contains(o.GetStatus(), []byte(`"ingress"`)) {
+			continue // most services: no need to decode
+		}
+		s := &corev1.Service{}
+		if a.decode(o, s) == nil {
+			v.lbServices = append(v.lbServices, s)
+		}
 	}
 	return v
 }
@@ -125,6 +138,9 @@ func (a *Agent) reconcileAll(ctx context.Context) {
 			deadSince = m.Since
 		}
 		a.applyWrites(ctx, "nodelifecycle", nodelifecycle.Reconcile(env, n, alive, deadSince, a.cfg.PodEvictionTimeout, v.podsByNode[n.Name]))
+	}
+	for _, s := range v.lbServices {
+		a.applyWrites(ctx, "servicelb", servicelb.Reconcile(s, v.nodes))
 	}
 }
 

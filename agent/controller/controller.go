@@ -45,14 +45,15 @@ const (
 	KindReplicaSet = "ReplicaSet"
 	KindDeployment = "Deployment"
 	KindNode       = "Node"
+	KindService    = "Service"
 )
 
 // Write is one change a reconcile asks for.
 type Write struct {
 	Action Action
-	Kind   string // KindPod, KindReplicaSet, KindDeployment, KindNode
-	// Object is typed: *corev1.Pod, *appsv1.ReplicaSet, *appsv1.Deployment or
-	// *corev1.Node. For Update, UpdateStatus and Delete it carries the
+	Kind   string // KindPod, KindReplicaSet, KindDeployment, KindNode, KindService
+	// Object is typed: *corev1.Pod, *appsv1.ReplicaSet, *appsv1.Deployment,
+	// *corev1.Node or *corev1.Service. For Update, UpdateStatus and Delete it carries the
 	// resourceVersion it was computed from.
 	Object metav1.Object
 	// Reason is a short CamelCase reason ("SuccessfulCreate"), logged and

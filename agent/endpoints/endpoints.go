@@ -29,6 +29,7 @@ type Endpoint struct {
 	Hostname string // spec.hostname when spec.subdomain names the service
 	Ready    bool
 	Ports    []Port
+	Labels   map[string]string // the pod's, shared: do not modify
 }
 
 // For returns the endpoints of svc among pods: the pods in svc's namespace
@@ -53,7 +54,7 @@ func For(svc *corev1.Service, pods []*corev1.Pod) []Endpoint {
 		if err != nil {
 			continue
 		}
-		e := Endpoint{IP: ip, PodName: p.Name, NodeName: p.Spec.NodeName, Ready: ready(p)}
+		e := Endpoint{IP: ip, PodName: p.Name, NodeName: p.Spec.NodeName, Ready: ready(p), Labels: p.Labels}
 		if p.Spec.Subdomain == svc.Name {
 			e.Hostname = p.Spec.Hostname
 		}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -53,6 +54,21 @@ type Config struct {
 	ResyncInterval time.Duration
 	// Events records what happens to pods (nil records nothing).
 	Events *events.Recorder
+
+	// Services lists the services of a namespace, from which containers get
+	// the FOO_SERVICE_HOST and FOO_SERVICE_PORT variables of the services
+	// existing when they start. nil lists none.
+	Services func(namespace string) []*corev1.Service
+	// DNSServer is the node's cluster DNS address, the nameserver of pods
+	// with dnsPolicy ClusterFirst. The zero Addr means cluster DNS is off:
+	// those pods then get the node's resolv.conf, as in Kubernetes.
+	DNSServer netip.Addr
+	// ClusterDomain is the DNS domain of services and pods, the tail of the
+	// search path of ClusterFirst pods.
+	ClusterDomain string
+	// HostResolvConf is the node's resolv.conf, the start of the resolv.conf
+	// of pods with dnsPolicy Default (or without cluster DNS).
+	HostResolvConf string
 }
 
 // DefaultConfig returns the Kubernetes timings: 10 s first back-off, 5 min
@@ -64,6 +80,8 @@ func DefaultConfig() Config {
 		BackoffReset:   10 * time.Minute,
 		StatusInterval: 200 * time.Millisecond,
 		ResyncInterval: time.Second,
+		ClusterDomain:  "cluster.local",
+		HostResolvConf: "/etc/resolv.conf",
 	}
 }
 
@@ -102,6 +120,12 @@ func New(cfg Config) *Kubelet {
 	}
 	if cfg.ResyncInterval == 0 {
 		cfg.ResyncInterval = def.ResyncInterval
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = def.ClusterDomain
+	}
+	if cfg.HostResolvConf == "" {
+		cfg.HostResolvConf = def.HostResolvConf
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now

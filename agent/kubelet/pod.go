@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -207,7 +208,8 @@ func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrS
 	k.startProbesLocked(p, c, spec)
 }
 
-// containerSpec resolves env and ports for the driver.
+// containerSpec resolves env (the container's own and that of the services
+// of its namespace), ports and the resolv.conf for the driver.
 func (k *Kubelet) containerSpec(pod *corev1.Pod, c *corev1.Container) (runtime.ContainerSpec, error) {
 	rs := runtime.ContainerSpec{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir}
 	for _, e := range c.Env {
@@ -233,6 +235,10 @@ func (k *Kubelet) containerSpec(pod *corev1.Pod, c *corev1.Container) (runtime.C
 		}
 		rs.Env = append(rs.Env, e.Name+"="+v)
 	}
+	if serviceLinks(pod) && k.cfg.Services != nil {
+		rs.Env = withServiceEnv(rs.Env, serviceEnv(pod.Namespace, k.cfg.Services(pod.Namespace)))
+	}
+	rs.ResolvConf = k.resolvConf(pod)
 	for _, port := range c.Ports {
 		rs.Ports = append(rs.Ports, runtime.Port{Name: port.Name, ContainerPort: port.ContainerPort, HostPort: port.HostPort, Protocol: string(port.Protocol)})
 	}
@@ -243,6 +249,20 @@ func (k *Kubelet) containerSpec(pod *corev1.Pod, c *corev1.Container) (runtime.C
 		rs.MemoryBytes = q.Value()
 	}
 	return rs, nil
+}
+
+// resolvConf renders the pod's resolv.conf, reading the node's when the
+// pod's DNS starts from it.
+func (k *Kubelet) resolvConf(pod *corev1.Pod) []byte {
+	var host resolvConf
+	if usesHostDNS(&pod.Spec, k.cfg.DNSServer.IsValid()) {
+		b, err := os.ReadFile(k.cfg.HostResolvConf)
+		if err != nil {
+			k.log.Warn("read the node's resolv.conf; the pod gets an empty one", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		}
+		host = parseResolvConf(b)
+	}
+	return podResolvConf(pod, k.cfg.DNSServer, k.cfg.ClusterDomain, host).render()
 }
 
 func (k *Kubelet) fieldValue(pod *corev1.Pod, path string) (string, error) {

@@ -71,6 +71,11 @@ type ContainerSpec struct {
 	// cannot enforce them say so in their documentation.
 	CPUMillis   int64
 	MemoryBytes int64
+	// ResolvConf is the file the container sees as /etc/resolv.conf (the
+	// kubelet renders it from the pod's dnsPolicy); nil leaves the driver's
+	// default. Drivers that cannot mount files say in their documentation
+	// how the container finds it.
+	ResolvConf []byte
 }
 
 // Pod identifies the pod a container belongs to.

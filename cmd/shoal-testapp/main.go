@@ -3,7 +3,8 @@
 // standard library only; build it static with CGO_ENABLED=0.
 //
 //	shoal-testapp serve [--port 8080] [--version v1]
-//	    HTTP server (env PORT and VERSION are the defaults of the flags):
+//	    HTTP server on env POD_IP's address when set, else on all addresses
+//	    (env PORT and VERSION are the defaults of the flags):
 //	      GET  /             one JSON line: pod, namespace, node (env POD_NAME,
 //	                         POD_NAMESPACE, NODE_NAME), version, hostname
 //	      GET  /healthz      200 "ok", or 500 after POST /healthz/fail
@@ -19,25 +20,40 @@
 //	shoal-testapp sleep [DURATION]
 //	    Sleeps (forever without DURATION); exits 0 on SIGTERM.
 //	shoal-testapp echo-udp [--port N]
-//	    UDP echo server (env PORT is the default, else 8080).
+//	    UDP echo server on env POD_IP's address when set, else on all
+//	    addresses (env PORT is the default, else 8080).
 //	shoal-testapp check PATH
 //	    GETs PATH on the server started in the same working directory (serve
-//	    writes its port to ./port; --port 0 picks a free one) and exits 0 on
-//	    2xx-3xx: an exec probe for pods that share their node's address.
+//	    writes its port to ./port; --port 0 picks a free one), at POD_IP or
+//	    else 127.0.0.1, and exits 0 on 2xx-3xx: an exec probe for pods that
+//	    share their node's address.
 //	shoal-testapp set PATH fail|ok
 //	    POSTs PATH/fail or PATH/ok to that server.
 //	shoal-testapp print ARGS...
 //	    Prints its args and selected env (POD_*, NODE_*, *_SERVICE_HOST,
 //	    *_SERVICE_PORT*, and the names listed in env PRINT_ENV), then exits 0.
+//	    With env PRINT_RESOLV=1 it also prints the resolv.conf that get and
+//	    resolve use, each line prefixed "resolv.conf: ".
+//	shoal-testapp resolve NAME [--timeout 5s]
+//	    Prints the addresses of NAME, one per line, resolved with the
+//	    resolv.conf named by env SHOAL_RESOLV_CONF (which the process runtime
+//	    sets, as it cannot mount the pod's at /etc/resolv.conf), else
+//	    /etc/resolv.conf: its search list and ndots applied as the C resolver
+//	    does, every query sent to its first nameserver on port 53.
+//	shoal-testapp get URL [--timeout 5s]
+//	    GETs URL, its host resolved as by resolve, and prints the response
+//	    body; exits 1 with a one-line error on failure or HTTP status >= 400.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -55,6 +71,8 @@ commands:
   echo-udp [--port N]                  UDP echo server
   print ARGS...                        print args and selected env
   check PATH                           GET PATH on this directory's server (exec probes)
+  resolve NAME [--timeout 5s]          print NAME's addresses (SHOAL_RESOLV_CONF's DNS)
+  get URL [--timeout 5s]               GET URL, host resolved as by resolve; print the body
   set PATH fail|ok                     flip /healthz or /ready of this directory's server
 `
 
@@ -88,7 +106,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "echo-udp":
 		err = echoUDPCmd(ctx, args, stdout)
 	case "print":
-		printCmd(args, os.Environ(), stdout)
+		err = printCmd(args, os.Environ(), stdout)
+	case "resolve":
+		err = resolveCmd(ctx, args, stdout)
+	case "get":
+		err = getCmd(ctx, args, stdout)
 	case "check":
 		err = checkCmd(ctx, args, stdout)
 	case "set":
@@ -136,6 +158,17 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// listenHost is the address serve and echo-udp listen on: env POD_IP when
+// it is an IP address (pods of one node share its network on the process
+// runtime), else "" for all addresses.
+func listenHost() string {
+	ip, err := netip.ParseAddr(os.Getenv("POD_IP"))
+	if err != nil || ip.IsUnspecified() {
+		return ""
+	}
+	return ip.String()
 }
 
 func envPort() int {
@@ -213,7 +246,7 @@ func echoUDPCmd(ctx context.Context, args []string, out io.Writer) error {
 	} else if len(pos) > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", pos[0])}
 	}
-	conn, err := net.ListenPacket("udp", net.JoinHostPort("", strconv.Itoa(*port)))
+	conn, err := net.ListenPacket("udp", net.JoinHostPort(listenHost(), strconv.Itoa(*port)))
 	if err != nil {
 		return err
 	}
@@ -240,8 +273,9 @@ func echoUDP(ctx context.Context, conn net.PacketConn) error {
 	}
 }
 
-// printCmd prints the args and the env a test may want to check.
-func printCmd(args, environ []string, out io.Writer) {
+// printCmd prints the args and the env a test may want to check, and with
+// PRINT_RESOLV=1 the resolv.conf.
+func printCmd(args, environ []string, out io.Writer) error {
 	for i, a := range args {
 		fmt.Fprintf(out, "arg[%d]=%s\n", i, a)
 	}
@@ -261,6 +295,18 @@ func printCmd(args, environ []string, out io.Writer) {
 	for _, l := range lines {
 		fmt.Fprintln(out, l)
 	}
+	if envFrom(environ, "PRINT_RESOLV") != "1" {
+		return nil
+	}
+	path := cmp.Or(envFrom(environ, resolvConfEnv), "/etc/resolv.conf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for line := range strings.Lines(string(b)) {
+		fmt.Fprintln(out, "resolv.conf: "+strings.TrimSuffix(line, "\n"))
+	}
+	return nil
 }
 
 func envFrom(environ []string, name string) string {

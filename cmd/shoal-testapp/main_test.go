@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,5 +227,322 @@ func TestEchoUDP(t *testing.T) {
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatalf("echoUDP: %v", err)
+	}
+}
+
+func TestParseResolvConf(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want resolvConfig
+	}{
+		{"empty: libc defaults", "", resolvConfig{nameserver: "127.0.0.1", ndots: 1}},
+		{"cluster first",
+			"search web.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.0.0.10\nnameserver 10.0.0.11\noptions ndots:5\n",
+			resolvConfig{nameserver: "10.0.0.10", search: []string{"web.svc.cluster.local", "svc.cluster.local", "cluster.local"}, ndots: 5}},
+		{"comments, last search wins, trailing dots, ndots capped",
+			"# x\n; y\nsearch a.example\ndomain b.example.\noptions edns0 ndots:40\nnameserver fd00::1\n",
+			resolvConfig{nameserver: "fd00::1", search: []string{"b.example"}, ndots: 15}},
+		{"bad ndots ignored", "options ndots:x\n", resolvConfig{nameserver: "127.0.0.1", ndots: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := parseResolvConf([]byte(tt.in))
+			if got.nameserver != tt.want.nameserver || got.ndots != tt.want.ndots || !slices.Equal(got.search, tt.want.search) {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	rc := resolvConfig{search: []string{"ns.svc.cluster.local", "svc.cluster.local", "cluster.local"}, ndots: 5}
+	tests := []struct {
+		name string
+		in   string
+		rc   resolvConfig
+		want []string
+	}{
+		{"short name: search first", "web", rc,
+			[]string{"web.ns.svc.cluster.local.", "web.svc.cluster.local.", "web.cluster.local.", "web."}},
+		{"name.namespace", "web.other", rc,
+			[]string{"web.other.ns.svc.cluster.local.", "web.other.svc.cluster.local.", "web.other.cluster.local.", "web.other."}},
+		{"enough dots: bare first", "a.b.c.d.e.f", rc,
+			[]string{"a.b.c.d.e.f.", "a.b.c.d.e.f.ns.svc.cluster.local.", "a.b.c.d.e.f.svc.cluster.local.", "a.b.c.d.e.f.cluster.local."}},
+		{"fully qualified", "web.ns.svc.cluster.local.", rc, []string{"web.ns.svc.cluster.local."}},
+		{"no search list", "web", resolvConfig{ndots: 1}, []string{"web."}},
+		{"ndots 1, one dot", "example.com", resolvConfig{search: []string{"lan"}, ndots: 1}, []string{"example.com.", "example.com.lan."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := candidates(tt.in, tt.rc); !slices.Equal(got, tt.want) {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// dnsServer is a tiny UDP DNS server: it answers A queries for the names it
+// knows, NOERROR without answers for their other types and NXDOMAIN for
+// other names, and records the names of the A queries in order. The
+// messages are built by hand (RFC 1035 section 4) to stay on the standard
+// library.
+type dnsServer struct {
+	conn  net.PacketConn
+	names map[string]netip.Addr // fully qualified, lower case
+
+	mu    sync.Mutex
+	asked []string
+}
+
+func startDNS(t *testing.T, names map[string]netip.Addr) *dnsServer {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &dnsServer{conn: conn, names: names}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			n, addr, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if resp := s.answer(buf[:n]); resp != nil {
+				_, _ = conn.WriteTo(resp, addr)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		conn.Close()
+		<-done
+	})
+	return s
+}
+
+func (s *dnsServer) addr() string { return s.conn.LocalAddr().String() }
+
+func (s *dnsServer) takeAsked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.asked
+	s.asked = nil
+	return a
+}
+
+func (s *dnsServer) answer(q []byte) []byte {
+	if len(q) < 12 {
+		return nil
+	}
+	i := 12
+	var labels []string
+	for {
+		if i >= len(q) {
+			return nil
+		}
+		l := int(q[i])
+		i++
+		if l == 0 {
+			break
+		}
+		if l&0xC0 != 0 || i+l > len(q) {
+			return nil
+		}
+		labels = append(labels, string(q[i:i+l]))
+		i += l
+	}
+	if i+4 > len(q) {
+		return nil
+	}
+	qtype := binary.BigEndian.Uint16(q[i:])
+	question := q[12 : i+4]
+	name := strings.ToLower(strings.Join(labels, ".")) + "."
+	const typeA = 1
+	if qtype == typeA {
+		s.mu.Lock()
+		s.asked = append(s.asked, name)
+		s.mu.Unlock()
+	}
+	ip, known := s.names[name]
+	// QR, AA, RA, RD copied from the query; RCODE 3 is NXDOMAIN.
+	flags := uint16(0x8000|0x0400|0x0080) | uint16(q[2]&0x01)<<8
+	if !known {
+		flags |= 3
+	}
+	var answers uint16
+	if known && qtype == typeA && ip.Is4() {
+		answers = 1
+	}
+	resp := append([]byte{}, q[0], q[1])
+	resp = binary.BigEndian.AppendUint16(resp, flags)
+	resp = binary.BigEndian.AppendUint16(resp, 1) // QDCOUNT
+	resp = binary.BigEndian.AppendUint16(resp, answers)
+	resp = append(resp, 0, 0, 0, 0) // NSCOUNT, ARCOUNT
+	resp = append(resp, question...)
+	if answers == 1 {
+		resp = append(resp, 0xC0, 12) // the name: a pointer to the question's
+		resp = binary.BigEndian.AppendUint16(resp, typeA)
+		resp = binary.BigEndian.AppendUint16(resp, 1)  // class IN
+		resp = binary.BigEndian.AppendUint32(resp, 30) // TTL
+		resp = binary.BigEndian.AppendUint16(resp, 4)
+		a4 := ip.As4()
+		resp = append(resp, a4[:]...)
+	}
+	return resp
+}
+
+func TestResolveAndGet(t *testing.T) {
+	dns := startDNS(t, map[string]netip.Addr{
+		"web.ns.svc.cluster.local.":   netip.MustParseAddr("127.0.0.1"),
+		"other.db.svc.cluster.local.": netip.MustParseAddr("127.0.0.2"),
+		"ext.example.":                netip.MustParseAddr("127.0.0.3"),
+	})
+	conf := parseResolvConf([]byte("search ns.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.1\noptions ndots:5\n"))
+	l := &lookup{conf: conf, server: dns.addr()}
+
+	t.Run("resolve", func(t *testing.T) {
+		tests := []struct {
+			name      string
+			host      string
+			want      string // printed; "" when it must fail
+			wantAsked []string
+		}{
+			{"short name of the pod's namespace", "web", "127.0.0.1\n", []string{"web.ns.svc.cluster.local."}},
+			{"name.namespace", "other.db", "127.0.0.2\n", []string{"other.db.ns.svc.cluster.local.", "other.db.svc.cluster.local."}},
+			{"outside name after the search list", "ext.example", "127.0.0.3\n",
+				[]string{"ext.example.ns.svc.cluster.local.", "ext.example.svc.cluster.local.", "ext.example.cluster.local.", "ext.example."}},
+			{"fully qualified", "web.ns.svc.cluster.local.", "127.0.0.1\n", []string{"web.ns.svc.cluster.local."}},
+			{"IP literal: no query", "10.1.2.3", "10.1.2.3\n", nil},
+			{"unknown", "nope", "",
+				[]string{"nope.ns.svc.cluster.local.", "nope.svc.cluster.local.", "nope.cluster.local.", "nope."}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				dns.takeAsked()
+				var out bytes.Buffer
+				err := l.print(t.Context(), tt.host, &out)
+				switch {
+				case tt.want == "" && err == nil:
+					t.Fatalf("resolved to %q, want an error", out.String())
+				case tt.want == "" && strings.Contains(err.Error(), "\n"):
+					t.Fatalf("error %q is not one line", err)
+				case tt.want != "" && (err != nil || out.String() != tt.want):
+					t.Fatalf("got %q, %v; want %q", out.String(), err, tt.want)
+				}
+				if got := dns.takeAsked(); !slices.Equal(got, tt.wantAsked) {
+					t.Fatalf("asked %q, want %q", got, tt.wantAsked)
+				}
+			})
+		}
+	})
+
+	t.Run("get", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/missing" {
+				http.NotFound(w, r)
+				return
+			}
+			io.WriteString(w, "hello "+r.Host+r.URL.Path)
+		}))
+		defer srv.Close()
+		port := srv.Listener.Addr().(*net.TCPAddr).Port
+		host := "web:" + strconv.Itoa(port)
+		tests := []struct {
+			name    string
+			url     string
+			wantOut string
+			wantErr string
+		}{
+			{"by short name, Host kept", "http://" + host + "/x", "hello " + host + "/x", ""},
+			{"by IP", "http://" + srv.Listener.Addr().String() + "/", "hello " + srv.Listener.Addr().String() + "/", ""},
+			{"HTTP error", "http://" + host + "/missing", "404 page not found\n", "HTTP 404"},
+			{"unknown host", "http://nope:1/", "", "resolve nope"},
+			{"bad scheme", "ftp://web/", "", "scheme must be http or https"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var out bytes.Buffer
+				err := l.get(t.Context(), tt.url, &out)
+				if out.String() != tt.wantOut || (err == nil) != (tt.wantErr == "") ||
+					(err != nil && (!strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n"))) {
+					t.Fatalf("get = %q, %v; want %q, error %q", out.String(), err, tt.wantOut, tt.wantErr)
+				}
+			})
+		}
+	})
+}
+
+func TestResolveCommandsAndPrintResolv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(path, []byte("search ns.svc.cluster.local\nnameserver 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(resolvConfEnv, path)
+	t.Setenv("PRINT_RESOLV", "1")
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		{"resolve an IP", []string{"resolve", "10.9.8.7", "--timeout", "1s"}, 0, "10.9.8.7\n", ""},
+		{"resolve without name", []string{"resolve"}, 2, "", "want exactly one NAME"},
+		{"get without URL", []string{"get", "--timeout", "1s"}, 2, "", "want exactly one URL"},
+		{"get bad timeout", []string{"get", "http://x/", "--timeout", "soon"}, 2, "", "invalid value"},
+		{"print the resolv.conf", []string{"print"}, 0,
+			"resolv.conf: search ns.svc.cluster.local\nresolv.conf: nameserver 127.0.0.1\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(t.Context(), tt.args, &stdout, &stderr)
+			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantOut) || !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout.String(), stderr.String(), tt.wantCode, tt.wantOut, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestServeOnPodIP checks that serve listens on POD_IP and that check finds
+// it there.
+func TestServeOnPodIP(t *testing.T) {
+	t.Chdir(t.TempDir())
+	tests := []struct {
+		podIP string
+		want  string // listen host
+	}{
+		{"127.0.0.1", "127.0.0.1"},
+		{"", ""},
+		{"0.0.0.0", ""},
+		{"not-an-ip", ""},
+	}
+	for _, tt := range tests {
+		t.Setenv("POD_IP", tt.podIP)
+		if got := listenHost(); got != tt.want {
+			t.Fatalf("POD_IP %q: listenHost() = %q, want %q", tt.podIP, got, tt.want)
+		}
+	}
+
+	t.Setenv("POD_IP", "127.0.0.1")
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "--port", "0"}, &out, io.Discard) }()
+	waitfor.Cond(t, 5*time.Second, "serve to listen", func() (bool, string) {
+		return strings.Contains(out.String(), "serving v1 on 127.0.0.1:"), out.String()
+	})
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"check", "/healthz"}, &stdout, &stderr)
+	http.DefaultClient.CloseIdleConnections()
+	if code != 0 || !strings.Contains(stdout.String(), "GET http://127.0.0.1:") {
+		t.Fatalf("check = %d %q %q", code, stdout.String(), stderr.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exit %d:\n%s", code, out.String())
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -131,7 +132,7 @@ func serveCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		readyAfter = d
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(*port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(listenHost(), strconv.Itoa(*port)))
 	if err != nil {
 		return err
 	}
@@ -183,7 +184,8 @@ func localURL(path string) (string, error) {
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
-	return "http://127.0.0.1:" + port + path, nil
+	// The address serve listens on (POD_IP), else loopback.
+	return "http://" + net.JoinHostPort(cmp.Or(listenHost(), "127.0.0.1"), port) + path, nil
 }
 
 // checkCmd GETs PATH on the server of this working directory and succeeds on

@@ -76,6 +76,13 @@ func podSpecFields(p string) []string {
 		p+".tolerations[].value",
 		p+".tolerations[].effect",
 		p+".tolerations[].tolerationSeconds",
+		// The kubelet writes each pod's resolv.conf and service env.
+		p+".dnsPolicy",
+		p+".dnsConfig.nameservers",
+		p+".dnsConfig.searches",
+		p+".dnsConfig.options[].name",
+		p+".dnsConfig.options[].value",
+		p+".enableServiceLinks",
 	)
 	na := p + ".affinity.nodeAffinity."
 	fs = append(fs, nodeSelectorTermFields(na+"requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[]")...)
@@ -188,6 +195,60 @@ func validatePodSpec(spec *corev1.PodSpec, p string) *fieldErr {
 	for i, t := range spec.Tolerations {
 		if err := validateToleration(t, p+".tolerations["+strconv.Itoa(i)+"]"); err != nil {
 			return err
+		}
+	}
+	return validateDNS(spec.DNSPolicy, spec.DNSConfig, p)
+}
+
+// The limits Kubernetes puts on a pod's dnsConfig.
+const (
+	maxDNSNameservers     = 3
+	maxDNSSearchPaths     = 32
+	maxDNSSearchListChars = 2048
+)
+
+// validateDNS checks dnsPolicy and dnsConfig of the pod spec at p, as
+// Kubernetes does (an empty policy is ClusterFirst).
+func validateDNS(policy corev1.DNSPolicy, dc *corev1.PodDNSConfig, p string) *fieldErr {
+	switch policy {
+	case "", corev1.DNSClusterFirst, corev1.DNSClusterFirstWithHostNet, corev1.DNSDefault, corev1.DNSNone:
+	default:
+		return unsupportedValue(p+".dnsPolicy", string(policy), "ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+	}
+	dp := p + ".dnsConfig"
+	if policy == corev1.DNSNone {
+		switch {
+		case dc == nil:
+			return errAt(dp, "required: must provide `dnsConfig` when `dnsPolicy` is None")
+		case len(dc.Nameservers) == 0:
+			return errAt(dp+".nameservers", "required: must provide at least one DNS nameserver when `dnsPolicy` is None")
+		}
+	}
+	if dc == nil {
+		return nil
+	}
+	if len(dc.Nameservers) > maxDNSNameservers {
+		return errAt(dp+".nameservers", fmt.Sprintf("must not have more than %d nameservers", maxDNSNameservers))
+	}
+	for i, ns := range dc.Nameservers {
+		if err := firstFieldErr(validation.IsValidIP(field.NewPath(dp+".nameservers").Index(i), ns)); err != nil {
+			return err
+		}
+	}
+	if len(dc.Searches) > maxDNSSearchPaths {
+		return errAt(dp+".searches", fmt.Sprintf("must not have more than %d search paths", maxDNSSearchPaths))
+	}
+	if n := len(strings.Join(dc.Searches, " ")); n > maxDNSSearchListChars {
+		return errAt(dp+".searches", fmt.Sprintf("must not have more than %d characters (including spaces) in the search list", maxDNSSearchListChars))
+	}
+	for i, s := range dc.Searches {
+		if errs := content.IsDNS1123Subdomain(strings.TrimSuffix(s, ".")); len(errs) > 0 {
+			return invalid(dp+".searches["+strconv.Itoa(i)+"]", s, errs)
+		}
+	}
+	for i, o := range dc.Options {
+		if o.Name == "" {
+			return errAt(dp+".options["+strconv.Itoa(i)+"].name", "required")
 		}
 	}
 	return nil

@@ -59,6 +59,9 @@ func validateService(obj metav1.Object) *fieldErr {
 	if err := validateClusterIPs(spec); err != nil {
 		return err
 	}
+	if err := validateLBAnnotations(s.Annotations); err != nil {
+		return err
+	}
 	if spec.Type == corev1.ServiceTypeExternalName {
 		if spec.ExternalName == "" {
 			return errAt("spec.externalName", "required for type ExternalName")

@@ -68,6 +68,9 @@ func TestServicesRefused(t *testing.T) {
 		{"unsupported field", "spec:\n  ports: [{port: 80}]\n  internalTrafficPolicy: Local\n", "spec.internalTrafficPolicy", "not supported"},
 		{"affinity timeout", "spec:\n  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}\n  ports: [{port: 80}]\n",
 			"spec.sessionAffinityConfig.clientIP.timeoutSeconds", "0: must be between 1 and 86400"},
+		{"bad load balancer", "  annotations: {shoal.dev/load-balancer: fastest}\nspec:\n  ports: [{port: 80}]\n", "metadata.annotations[shoal.dev/load-balancer]", `"fastest": not supported`},
+		{"bad weights", "  annotations: {shoal.dev/weights: 'v1=90'}\nspec:\n  ports: [{port: 80}]\n", "metadata.annotations[shoal.dev/weights]", `"v1=90": want LABEL:`},
+		{"bad weight", "  annotations: {shoal.dev/weights: 'version: v1=90, v2=-1'}\nspec:\n  ports: [{port: 80}]\n", "metadata.annotations[shoal.dev/weights]", `"v2=-1": weight must be`},
 		{"dual stack", "spec:\n  clusterIP: 10.96.0.1\n  clusterIPs: [10.96.0.1, 'fd00::1']\n  ports: [{port: 80}]\n", "spec.clusterIPs", "dual-stack"},
 	}
 	for _, tt := range tests {
@@ -84,5 +87,20 @@ func TestServicesRefused(t *testing.T) {
 				t.Fatalf("error = %#v\nwant Path %q, Msg starting %q", e, tt.path, tt.msg)
 			}
 		})
+	}
+}
+
+func TestParseWeights(t *testing.T) {
+	w, err := ParseWeights(" version : v1=90, v2 = 10 ,canary=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Label != "version" || strings.Join(w.Values, ",") != "v1,v2,canary" || w.Weight["v1"] != 90 || w.Weight["v2"] != 10 || w.Weight["canary"] != 0 {
+		t.Fatalf("parsed %+v", w)
+	}
+	for _, bad := range []string{"", "version", ": v1=1", "version: v1", "version: v1=x", "version: v1=1, v1=2", "version: v1=0", "bad label!: v1=1", "version: bad value=1"} {
+		if _, err := ParseWeights(bad); err == nil {
+			t.Errorf("ParseWeights(%q) = nil error", bad)
+		}
 	}
 }

@@ -7,6 +7,7 @@
 // It owns the files under Config.Dir and nothing else:
 //
 //	Dir/pods/<pod uid>/                    the pod's directory
+//	Dir/pods/<pod uid>/resolv.conf         the pod's ResolvConf (tmp+rename)
 //	Dir/pods/<pod uid>/<container>/        the container's default working dir
 //	        <attempt>.log, <attempt>.log.1 stdout and stderr of the attempt
 //	        <attempt>.json                 the attempt's record (tmp+rename)
@@ -16,7 +17,14 @@
 //   - argv is Command+Args; Command[0] is looked up in the PATH of the
 //     container's Env, or the agent's PATH when Env has none (relative PATH
 //     entries are skipped). The environment is exactly Env, plus the agent's
-//     PATH when Env sets none.
+//     PATH when Env sets none, plus SHOAL_RESOLV_CONF (ResolvConfEnv) when
+//     the spec has a ResolvConf.
+//   - There is no mount namespace, so ResolvConf cannot become the
+//     container's /etc/resolv.conf: it is written to the pod's directory at
+//     each start and its absolute path is given in SHOAL_RESOLV_CONF
+//     (replacing any value Env has). Programs that should use the cluster
+//     DNS read that file (shoal-testapp does); the C resolver and Go's keep
+//     reading the node's /etc/resolv.conf.
 //   - The working dir is the container's directory, or WorkingDir: absolute
 //     as is (it must exist), relative inside the pod's directory (created).
 //   - The process is the leader of its own process group; signals from Stop

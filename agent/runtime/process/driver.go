@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +21,11 @@ import (
 
 // Name is the driver's name for --runtime.
 const Name = "process"
+
+// ResolvConfEnv names, in the environment of a container whose spec has a
+// ResolvConf, the absolute path of the pod's resolv.conf: the process
+// runtime cannot mount it at /etc/resolv.conf.
+const ResolvConfEnv = "SHOAL_RESOLV_CONF"
 
 // killWait bounds how long Stop waits for the exit after SIGKILL.
 const killWait = 10 * time.Second
@@ -262,6 +268,19 @@ func (d *Driver) spawn(pod runtime.Pod, c runtime.ContainerSpec, id runtime.Cont
 		return nil, fmt.Errorf("workingDir %q: a relative path must stay inside the pod's directory", c.WorkingDir)
 	}
 	env := slices.Clone(c.Env)
+	if c.ResolvConf != nil {
+		// No mount namespace to put it at /etc/resolv.conf: the container
+		// is told where it is.
+		rc, err := filepath.Abs(d.resolvConfPath(id.PodUID))
+		if err != nil {
+			return nil, err
+		}
+		if err := writeAtomic(rc, c.ResolvConf, 0o644); err != nil {
+			return nil, err
+		}
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, ResolvConfEnv+"=") })
+		env = append(env, ResolvConfEnv+"="+rc)
+	}
 	path, ok := pathOf(env)
 	if !ok {
 		path = cmp.Or(os.Getenv("PATH"), defaultPath)

@@ -342,6 +342,55 @@ func TestEnvAndWorkingDir(t *testing.T) {
 	}
 }
 
+// TestResolvConf checks that a spec's ResolvConf is written to the pod's
+// directory and named in SHOAL_RESOLV_CONF by an absolute path, even with a
+// relative Dir, and that it survives a re-adoption's scan.
+func TestResolvConf(t *testing.T) {
+	t.Chdir(t.TempDir())
+	d := newDriver(t, "state")
+	want, err := filepath.Abs(filepath.Join("state", "pods", testPod.UID, "resolv.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		spec    runtime.ContainerSpec
+		wantOut string
+	}{
+		{"written and named",
+			runtime.ContainerSpec{Name: "a", Command: []string{"sh", "-c", `env | grep -c ^SHOAL_RESOLV_CONF=; echo "$SHOAL_RESOLV_CONF"; cat "$SHOAL_RESOLV_CONF"`},
+				ResolvConf: []byte("nameserver 10.0.0.1\n"), Env: []string{"SHOAL_RESOLV_CONF=/elsewhere"}},
+			"1\n" + want + "\nnameserver 10.0.0.1\n"},
+		{"replaced at the next start",
+			runtime.ContainerSpec{Name: "b", Command: []string{"sh", "-c", `cat "$SHOAL_RESOLV_CONF"`}, ResolvConf: []byte("nameserver 10.0.0.2\n")},
+			"nameserver 10.0.0.2\n"},
+		{"none without ResolvConf",
+			runtime.ContainerSpec{Name: "c", Command: []string{"sh", "-c", `echo "[$SHOAL_RESOLV_CONF]"`}},
+			"[]\n"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := start(t, d, tt.spec, i)
+			if ex := waitExited(t, d, st.ID); ex.ExitCode != 0 {
+				t.Fatalf("exit = %+v; log: %s", ex, readAll(t, d, st.ID))
+			}
+			if out := readAll(t, d, st.ID); out != tt.wantOut {
+				t.Fatalf("output %q, want %q", out, tt.wantOut)
+			}
+		})
+	}
+	if fi, err := os.Stat(want); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("stat %s: %v, %v; want mode 0644", want, fi, err)
+	}
+	// The file sits among the container directories: a new driver's scan
+	// must not trip over it.
+	d.Close()
+	d2 := newDriver(t, "state")
+	if sts, err := d2.List(); err != nil || len(sts) != len(tests) {
+		t.Fatalf("List after restart = %d attempts, %v; want %d", len(sts), err, len(tests))
+	}
+}
+
 func TestLogs(t *testing.T) {
 	d := newDriver(t, t.TempDir())
 

@@ -71,18 +71,32 @@ func (d *Driver) statePath(id runtime.ContainerID) string {
 	return filepath.Join(d.containerDir(id), strconv.Itoa(id.Attempt)+".json")
 }
 
+// resolvConfPath is the pod's resolv.conf, named to its containers by
+// ResolvConfEnv.
+func (d *Driver) resolvConfPath(uid string) string {
+	return filepath.Join(d.podDir(uid), "resolv.conf")
+}
+
 // writeRecord replaces the attempt's record atomically (tmp, fsync, rename).
 func (d *Driver) writeRecord(r *record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := d.statePath(r.id())
+	return writeAtomic(d.statePath(r.id()), append(b, '\n'), 0o600)
+}
+
+// writeAtomic replaces the file at path with b (tmp, fsync, rename), so a
+// reader sees the old content or the new, never a part.
+func writeAtomic(path string, b []byte, perm os.FileMode) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = f.Write(append(b, '\n'))
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

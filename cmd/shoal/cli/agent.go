@@ -76,6 +76,7 @@ name as key; flags on the command line win.`,
 	fl.StringVar(&f.memory, "memory", "", "memory capacity to advertise (e.g. 4Gi); default: the machine's")
 	fl.StringVar(&f.cfg.PodCIDR, "pod-cidr", "", "this node's pod CIDR")
 	fl.StringVar(&f.svcCIDR, "service-cidr", f.cfg.ServiceCIDR.String(), "range ClusterIPs are allocated from; every agent should give the same")
+	fl.BoolVar(&f.cfg.Proxy, "proxy", f.cfg.Proxy, "run the service proxy (ClusterIP, NodePort and external IP listeners; adds a local route for --service-cidr)")
 	fl.StringVar(&f.cfg.ClusterDomain, "cluster-domain", f.cfg.ClusterDomain, "DNS domain of services and pods")
 	fl.IntVar(&f.cfg.DNSPort, "dns-port", f.cfg.DNSPort, "cluster DNS port on the bind address (UDP and TCP); -1 turns cluster DNS off")
 	fl.StringSliceVar(&f.cfg.DNSUpstreams, "dns-upstream", nil, "resolvers (ip:port) for names outside the cluster domain, comma-separated; default: /etc/resolv.conf's")
