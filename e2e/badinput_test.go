@@ -87,6 +87,21 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 			want: []string{"quantity.yaml", "document 2", "spec.containers[0].resources.requests.cpu", "lots"},
 		},
 		{
+			name: "service port out of range",
+			args: []string{"apply", "-f", write("svcport.yaml", good+"---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports: [{port: 70000}]\n")},
+			want: []string{"svcport.yaml", "document 2", "spec.ports[0].port", "70000"},
+		},
+		{
+			name: "duplicate node port",
+			args: []string{"apply", "-f", write("nodeport.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  type: NodePort\n  ports: [{name: a, port: 80, nodePort: 30080}, {name: b, port: 81, nodePort: 30080}]\n")},
+			want: []string{"nodeport.yaml", "spec.ports[1].nodePort", "duplicate"},
+		},
+		{
+			name: "service selector not a map",
+			args: []string{"apply", "-f", write("selector.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  selector: [app, web]\n  ports: [{port: 80}]\n")},
+			want: []string{"selector.yaml", "spec.selector"},
+		},
+		{
 			name: "scale to a negative count",
 			args: []string{"scale", "deployment", "nothing", "--replicas", "-2"},
 			want: []string{"--replicas -2"},
@@ -113,7 +128,7 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 			want: []string{"nope.yaml"},
 		},
 	}
-	kinds := []string{"configmaps", "pods", "deployments", "replicasets"}
+	kinds := []string{"configmaps", "pods", "deployments", "replicasets", "services"}
 	snapshot := func() string {
 		var out []string
 		for _, k := range kinds {

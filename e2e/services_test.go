@@ -196,7 +196,7 @@ func TestServiceProxy(t *testing.T) {
 		}
 	})
 
-	t.Run("a requested ClusterIP in use is refused", func(t *testing.T) {
+	t.Run("a requested ClusterIP or node port in use is refused", func(t *testing.T) {
 		taken := fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: thief}\nspec:\n  clusterIP: %s\n  ports: [{port: 80}]\n", ip)
 		r := c.CLI(a, nil, "apply", "-f", writeManifest(t, "thief.yaml", taken))
 		if r.Code == 0 || !strings.Contains(r.Stderr, "spec.clusterIP") || !strings.Contains(r.Stderr, "already allocated to service default/web") {
@@ -204,6 +204,47 @@ func TestServiceProxy(t *testing.T) {
 		}
 		if r := c.CLI(a, nil, "get", "service", "thief"); r.Code == 0 {
 			t.Fatal("refused service was stored")
+		}
+		port := fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: thief}\nspec:\n  type: NodePort\n  ports: [{port: 80, nodePort: %d}]\n", nodePort)
+		r = c.CLI(a, nil, "apply", "-f", writeManifest(t, "thief-port.yaml", port))
+		if r.Code == 0 || !strings.Contains(r.Stderr, fmt.Sprintf("spec.ports: node port TCP/%d: already allocated to service default/web", nodePort)) {
+			t.Fatalf("node port in use: exit %d, stderr %q", r.Code, r.Stderr)
+		}
+		if r := c.CLI(a, nil, "get", "service", "thief"); r.Code == 0 {
+			t.Fatal("refused service was stored")
+		}
+	})
+
+	t.Run("a LoadBalancer service is served on every node and its external IP", func(t *testing.T) {
+		lb := `apiVersion: v1
+kind: Service
+metadata: {name: lb, namespace: default}
+spec:
+  type: LoadBalancer
+  selector: {app: web, version: v1}
+  externalIPs: [127.0.99.1]
+  ports: [{name: http, port: 8090, targetPort: http}]
+`
+		c.MustCLI(a, "apply", "-f", writeManifest(t, "lb.yaml", lb))
+		var want []string
+		for _, b := range c.Agents {
+			want = append(want, b.IP)
+		}
+		slices.Sort(want)
+		waitfor.Cond(t, 10*time.Second, "the node addresses as the ingress", func() (bool, string) {
+			s := getService(t, c, a, "lb")
+			var got []string
+			for _, in := range s.Status.LoadBalancer.Ingress {
+				got = append(got, in.IP)
+			}
+			return slices.Equal(got, want), fmt.Sprint(got)
+		})
+		for _, host := range append(want, "127.0.99.1") {
+			u := fmt.Sprintf("http://%s:8090/", host)
+			waitfor.Cond(t, 10*time.Second, "an answer from "+u, func() (bool, string) {
+				r, err := httpGet(u)
+				return err == nil && slices.Contains(v1Pods, r.Pod), fmt.Sprint(r, err)
+			})
 		}
 	})
 
