@@ -45,6 +45,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./object/manifest
 	$(GO) test -run '^$$' -fuzz FuzzDecodeMeta -fuzztime $(FUZZTIME) ./gossip
 	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime $(FUZZTIME) ./consensus/state
+	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime $(FUZZTIME) ./dns
+	$(GO) test -run '^$$' -fuzz FuzzParseWeights -fuzztime $(FUZZTIME) ./object/manifest
+	$(GO) test -run '^$$' -fuzz FuzzParseResolvConf -fuzztime $(FUZZTIME) ./agent/kubelet
 
 demo: build
 	bash examples/demo.sh

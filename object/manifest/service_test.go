@@ -104,3 +104,32 @@ func TestParseWeights(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseWeights: any annotation value either parses into weights that
+// add up to more than zero over distinct values, or is an error.
+func FuzzParseWeights(f *testing.F) {
+	for _, s := range []string{"version: v1=90, v2=10", "track: a=1", "v: a=0,b=0", "x:=", ":", "a/b: c=1000000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		w, err := ParseWeights(s)
+		if err != nil {
+			return
+		}
+		total := 0
+		seen := map[string]bool{}
+		for _, v := range w.Values {
+			if seen[v] {
+				t.Fatalf("%q: value %q twice", s, v)
+			}
+			seen[v] = true
+			if w.Weight[v] < 0 {
+				t.Fatalf("%q: negative weight", s)
+			}
+			total += w.Weight[v]
+		}
+		if total <= 0 || len(w.Weight) != len(w.Values) || w.Label == "" {
+			t.Fatalf("%q parsed to %+v", s, w)
+		}
+	})
+}
