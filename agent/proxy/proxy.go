@@ -43,7 +43,8 @@ type Proxy struct {
 	listeners map[Frontend]*listener
 	failed    map[Frontend]string // frontends that could not listen, with the error
 	conns     sync.WaitGroup
-	done      chan struct{}
+	ctx       context.Context // ends on Close
+	cancel    context.CancelFunc
 }
 
 // listener is one frontend's socket; bal is the service port it serves.
@@ -69,9 +70,10 @@ func New(cfg Config) *Proxy {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Proxy{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		balancers: map[string]*balancer{}, listeners: map[Frontend]*listener{},
-		failed: map[Frontend]string{}, done: make(chan struct{})}
+		failed: map[Frontend]string{}, ctx: ctx, cancel: cancel}
 }
 
 // Sync makes the proxy serve exactly ports. Frontends that cannot listen
@@ -152,7 +154,7 @@ func (p *Proxy) Close() error {
 		return nil
 	}
 	p.closed = true
-	close(p.done)
+	p.cancel()
 	for fe, l := range p.listeners {
 		l.close()
 		delete(p.listeners, fe)
@@ -163,7 +165,10 @@ func (p *Proxy) Close() error {
 }
 
 func (p *Proxy) listen(fe Frontend, key string, b *balancer) (*listener, error) {
-	lc := net.ListenConfig{Control: reusePortFreeBind}
+	// No TCP keepalive on accepted connections (as HAProxy's default):
+	// it costs four setsockopt calls per connection. Connections to
+	// backends keep it, so a dead node's are found.
+	lc := net.ListenConfig{Control: reusePortFreeBind, KeepAlive: -1}
 	l := &listener{fe: fe, key: key, bal: b}
 	switch fe.Proto {
 	case corev1.ProtocolTCP:

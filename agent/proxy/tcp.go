@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -20,7 +22,7 @@ func (p *Proxy) acceptTCP(l *listener) {
 			p.log.Warn("proxy: accept", "frontend", l.fe.String(), "err", err)
 			select {
 			case <-time.After(delay):
-			case <-p.done:
+			case <-p.ctx.Done():
 				return
 			}
 			delay = min(2*delay, time.Second)
@@ -69,38 +71,70 @@ func (p *Proxy) serveTCP(l *listener, c *net.TCPConn) {
 		be.active.Add(-1)
 		gauge.Dec()
 	}()
-	splice(c, up, p.done)
+	splice(p.ctx, c, up)
 }
 
-// splice copies a->b and b->a (io.Copy between TCP sockets splices on
-// Linux). A side that ends cleanly half-closes the other, so requests
-// that end with a FIN still get their answer; an error or Close of the
-// proxy ends both.
-func splice(a, b *net.TCPConn, stop <-chan struct{}) {
-	errc := make(chan error, 2)
-	pipe := func(dst, src *net.TCPConn) {
-		_, err := io.Copy(dst, src)
-		if err == nil {
-			_ = dst.CloseWrite()
-		}
-		errc <- err
-	}
-	go pipe(b, a)
-	go pipe(a, b)
-	for pending := 2; pending > 0; {
-		select {
-		case err := <-errc:
-			pending--
-			if err != nil {
-				_ = a.Close()
-				_ = b.Close()
-			}
-		case <-stop:
-			_ = a.Close()
-			_ = b.Close()
-			stop = nil // wait for both copies to see the close
-		}
-	}
+// smallCopy is the read size below which bytes are copied through a
+// buffer: splice costs more syscalls than it saves for a short request or
+// answer. A read that fills it hands the rest of that direction to splice.
+const smallCopy = 16 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, smallCopy); return &b }}
+
+// splice copies a->b and b->a: small reads through a pooled buffer, then,
+// once a read fills it, io.Copy between the TCP sockets, which splices in
+// the kernel on Linux. A side that ends cleanly half-closes the other, so
+// requests that end with a FIN still get their answer; an error ends both,
+// and so does ctx (the proxy closing).
+func splice(ctx context.Context, a, b *net.TCPConn) {
+	stop := context.AfterFunc(ctx, func() {
+		_ = a.Close()
+		_ = b.Close()
+	})
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		pipe(b, a)
+		close(done)
+	}()
+	pipe(a, b)
+	<-done
 	_ = a.Close()
 	_ = b.Close()
+}
+
+func pipe(dst, src *net.TCPConn) {
+	if err := copyAdaptive(dst, src); err != nil {
+		_ = dst.Close()
+		_ = src.Close()
+		return
+	}
+	_ = dst.CloseWrite()
+}
+
+func copyAdaptive(dst, src *net.TCPConn) error {
+	bp := bufPool.Get().(*[]byte)
+	buf := *bp
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				bufPool.Put(bp)
+				return werr
+			}
+		}
+		if err != nil {
+			bufPool.Put(bp)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if n == len(buf) {
+			break // a bulk transfer: let the kernel move it
+		}
+	}
+	bufPool.Put(bp)
+	_, err := io.Copy(dst, src)
+	return err
 }
