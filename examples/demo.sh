@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: start a local 3-agent cluster on 127.0.0.2-4, apply
-# examples/demo.yaml through one agent and read it back through the others.
+# examples/demo.yaml through one agent and read it back through the others,
+# then run examples/web.yaml and the examples/hello.yaml service.
 # make demo-stop: stop the agents (data stays in .demo/ until removed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ stop() {
     # Delete the workload first so its processes stop with their pods.
     "$SHOAL" --server 127.0.0.2:7948 --timeout 5s delete deployment web --ignore-not-found >/dev/null 2>&1 || true
     "$SHOAL" --server 127.0.0.2:7948 --timeout 5s delete service web --ignore-not-found >/dev/null 2>&1 || true
+    "$SHOAL" --server 127.0.0.2:7948 --timeout 5s delete -f examples/hello.yaml --ignore-not-found >/dev/null 2>&1 || true
     for _ in $(seq 1 50); do
       [ -z "$("$SHOAL" --server 127.0.0.2:7948 --timeout 2s get pods -o name 2>/dev/null)" ] && break
       sleep 0.2
@@ -67,6 +69,25 @@ done
 run --server 127.0.0.4:7948 get deployments
 run --server 127.0.0.4:7948 get pods -o wide
 run --server 127.0.0.3:7948 get nodes -o wide
+run --server 127.0.0.2:7948 apply -f examples/hello.yaml
+echo
+echo "waiting for the hello service's 3 Ready endpoints..."
+for _ in $(seq 1 150); do
+  n=$("$SHOAL" --server 127.0.0.2:7948 get pods -l app=hello 2>/dev/null | grep -c ' 1/1 .*Running' || true)
+  [ "$n" = "3" ] && break
+  sleep 0.2
+done
+run --server 127.0.0.3:7948 get services
+run --server 127.0.0.3:7948 get endpoints hello
+ip=$(dig @127.0.0.2 +short hello.default.svc.cluster.local 2>/dev/null || true)
+echo
+echo "\$ dig @127.0.0.2 +short hello.default.svc.cluster.local"
+echo "$ip"
+if [ -n "$ip" ] && command -v curl >/dev/null; then
+  echo
+  echo "\$ for i in \$(seq 10); do curl -s http://$ip/; done   # 90/10 between v1 and the v2 canary"
+  for _ in $(seq 10); do curl -s "http://$ip/"; done
+fi
 echo
 echo "The cluster keeps running. Try: SHOAL_SERVER=127.0.0.3:7948 ./bin/shoal get ns"
 echo "Stop it with: make demo-stop"

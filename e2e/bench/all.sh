@@ -5,21 +5,32 @@
 #              against the raw store commit rate of the same cluster
 #   podstart   e2e/bench/podstart: apply-to-Running on the process runtime
 #              against a bare fork+exec of the same binary
+#   dns        e2e/bench/dnsbench: cluster DNS queries/s and p99 of an agent
+#              holding 1,000 services against CoreDNS (built from source,
+#              cached) serving the same records from a zone file, with
+#              dnsperf (apt-get install dnsperf)
+#   proxy      e2e/bench/proxybench: service proxy TCP throughput (iperf3, 1
+#              and 8 streams) and short HTTP connections/s (wrk) against a
+#              direct connection and HAProxy in TCP mode on the same
+#              backends (apt-get install haproxy iperf3 wrk; needs root)
 # Each part prints its own figures and ratio= lines; at the end all.sh
 # repeats every ratio= line, so the last line of output is one. It exits
 # non-zero when a part failed. See docs/bench.md.
 #
 # Knobs (environment): SHOAL_BENCH_PARTS (default "store placement
-# podstart"), SHOAL_BIN (bin/shoal), SHOAL_TESTAPP_BIN (bin/shoal-testapp),
+# podstart dns proxy"), SHOAL_BIN (bin/shoal), SHOAL_TESTAPP_BIN (bin/shoal-testapp),
 # SHOAL_BENCH_REPS (3, every part), SHOAL_BENCH_AGENTS (100),
 # SHOAL_BENCH_PODS (1000), SHOAL_BENCH_PLACE_TIMEOUT (3m),
-# SHOAL_BENCH_PODSTART_PODS (100), and store.sh's own. A short CI run:
-#   SHOAL_BENCH_PARTS="placement podstart" SHOAL_BENCH_REPS=1 SHOAL_BENCH_AGENTS=10 \
-#     SHOAL_BENCH_PODS=100 SHOAL_BENCH_PODSTART_PODS=20 bash e2e/bench/all.sh
+# SHOAL_BENCH_PODSTART_PODS (100), SHOAL_BENCH_SECONDS (10, store, dns and proxy),
+# SHOAL_COREDNS_BIN and SHOAL_BENCH_DNS_* (see dnsbench -h), and store.sh's
+# own. A short CI run:
+#   SHOAL_BENCH_PARTS="placement podstart dns" SHOAL_BENCH_REPS=1 SHOAL_BENCH_AGENTS=10 \
+#     SHOAL_BENCH_PODS=100 SHOAL_BENCH_PODSTART_PODS=20 SHOAL_BENCH_SECONDS=3 \
+#     SHOAL_BENCH_DNS_PROBE_SECONDS=2 bash e2e/bench/all.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-parts=${SHOAL_BENCH_PARTS:-store placement podstart}
+parts=${SHOAL_BENCH_PARTS:-store placement podstart dns proxy}
 shoal_bin=${SHOAL_BIN:-bin/shoal}
 if [ ! -x "$shoal_bin" ]; then
 	echo "all.sh: $shoal_bin not found: run make build first (or set SHOAL_BIN)" >&2
@@ -59,8 +70,16 @@ for p in $parts; do
 		go build -o "$work/podstart" ./e2e/bench/podstart
 		part podstart "$work/podstart"
 		;;
+	dns)
+		go build -o "$work/dnsbench" ./e2e/bench/dnsbench
+		part dns "$work/dnsbench"
+		;;
+	proxy)
+		go build -o "$work/proxybench" ./e2e/bench/proxybench
+		part proxy "$work/proxybench"
+		;;
 	*)
-		echo "all.sh: unknown part $p in SHOAL_BENCH_PARTS (store, placement, podstart)" >&2
+		echo "all.sh: unknown part $p in SHOAL_BENCH_PARTS (store, placement, podstart, dns, proxy)" >&2
 		exit 2
 		;;
 	esac

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -59,12 +61,16 @@ func newDescribeCmd(g *globals) *cobra.Command {
 					objs = append(objs, o)
 				}
 			}
+			pods, err := podsForServices(ctx, c, objs, ro)
+			if err != nil {
+				return c.Explain(err)
+			}
 			evs := eventsFor(ctx, c, objs)
 			for i, o := range objs {
 				if i > 0 {
 					fmt.Fprintln(g.stdout)
 				}
-				describe(g.stdout, o, time.Now())
+				describe(g.stdout, o, pods, time.Now())
 				printEvents(g.stdout, evs[o.GetUid()], time.Now())
 			}
 			return nil
@@ -76,8 +82,9 @@ func newDescribeCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// describe prints the kubectl-style description of an object.
-func describe(w io.Writer, o *pb.Object, now time.Time) {
+// describe prints the kubectl-style description of an object. pods are
+// those a Service's endpoints are computed from; other kinds ignore them.
+func describe(w io.Writer, o *pb.Object, pods []*corev1.Pod, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
 	k, _ := object.KindFor(o.GetKind())
 	fmt.Fprintf(tw, "Name:\t%s\n", o.GetName())
@@ -100,6 +107,11 @@ func describe(w io.Writer, o *pb.Object, now time.Time) {
 		return
 	}
 	switch o.GetKind() {
+	case "Service":
+		var svc corev1.Service
+		if object.Decode(o, &svc) == nil {
+			describeService(w, &svc, endpointsOf(&svc, pods))
+		}
 	case "Namespace":
 		fmt.Fprintln(w, "Status:      Active")
 	case "ConfigMap":
@@ -138,6 +150,43 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// podsForServices lists the pods of the namespaces of the Services among
+// objs, for their endpoints; nil when there is no Service.
+func podsForServices(ctx context.Context, c *client.Conn, objs []*pb.Object, ro *pb.ReadOptions) ([]*corev1.Pod, error) {
+	namespaces := map[string]bool{}
+	for _, o := range objs {
+		if o.GetKind() == "Service" {
+			namespaces[o.GetNamespace()] = true
+		}
+	}
+	var pods []*corev1.Pod
+	for _, ns := range slices.Sorted(maps.Keys(namespaces)) {
+		p, err := listPods(ctx, c, ns, ro)
+		if err != nil {
+			return nil, err
+		}
+		pods = append(pods, p...)
+	}
+	return pods, nil
+}
+
+// listPods lists and decodes the pods of namespace ns ("" for all).
+func listPods(ctx context.Context, c *client.Conn, ns string, ro *pb.ReadOptions) ([]*corev1.Pod, error) {
+	resp, err := c.List(ctx, &pb.ListRequest{Kind: "Pod", Namespace: ns, Read: ro})
+	if err != nil {
+		return nil, fmt.Errorf("list pods for endpoints: %w", err)
+	}
+	pods := make([]*corev1.Pod, 0, len(resp.GetObjects()))
+	for _, o := range resp.GetObjects() {
+		p := &corev1.Pod{}
+		if err := object.Decode(o, p); err != nil {
+			return nil, err
+		}
+		pods = append(pods, p)
+	}
+	return pods, nil
 }
 
 // eventsFor fetches the events about objs, by the uid of the object they

@@ -55,15 +55,17 @@ func newGetCmd(g *globals) *cobra.Command {
 		Short: "List objects or show some by name",
 		Long: `List objects of a kind, or show some by name.
 
+` + kindsHelp() + `
+
 Output: a table by default; -o wide adds columns; -o json prints the
 Kubernetes JSON of the object, or for a list {"apiVersion":"v1","kind":"List",
-"items":[...]}; -o yaml likewise in YAML; -o name prints kind/name.`,
+"items":[...]}; -o yaml likewise in YAML; -o name prints kind/name.
+
+  shoal get services -o wide
+  shoal get endpoints web -o yaml
+  shoal get pods -A -l app=web`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "", "wide", "json", "yaml", "name"); err != nil {
-				return err
-			}
-			refs, err := parseRefs(args, false)
-			if err != nil {
 				return err
 			}
 			ro, err := read.options()
@@ -72,6 +74,24 @@ Kubernetes JSON of the object, or for a list {"apiVersion":"v1","kind":"List",
 			}
 			if allNamespaces && namespace != "" {
 				return fmt.Errorf("give either -n or -A, not both")
+			}
+			if names, ok, err := endpointsArgs(args); err != nil {
+				return err
+			} else if ok {
+				if watch {
+					return fmt.Errorf("--watch: endpoints are computed from services and pods, not stored; watch those instead")
+				}
+				c, ctx, done, err := g.dial(cmd)
+				if err != nil {
+					return err
+				}
+				defer done()
+				return getEndpoints(ctx, g, c, endpointsQuery{names: names, namespace: namespace,
+					allNamespaces: allNamespaces, selector: selector, output: output, read: ro})
+			}
+			refs, err := parseRefs(args, false)
+			if err != nil {
+				return err
 			}
 			c, ctx, done, err := g.dial(cmd)
 			if err != nil {

@@ -225,6 +225,44 @@ func knownKinds() string {
 	return strings.Join(names, ", ")
 }
 
+// kindsHelp lists the kinds get accepts for help text: each plural with its
+// short names, then endpoints, which are computed rather than stored.
+func kindsHelp() string {
+	var parts []string
+	for _, k := range object.Kinds() {
+		if k.Internal {
+			continue
+		}
+		s := k.Plural
+		if len(k.ShortNames) > 0 {
+			s += " (" + strings.Join(k.ShortNames, ", ") + ")"
+		}
+		parts = append(parts, s)
+	}
+	parts = append(parts, "endpoints (ep; computed from services and pods, read only)")
+	return wrapWords("Kinds: "+strings.Join(parts, ", ")+".", 78)
+}
+
+// wrapWords breaks s into lines of at most width characters at spaces.
+func wrapWords(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		switch {
+		case i == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
+}
+
 func namespaceOr(ns string) string {
 	if ns == "" {
 		return "default"

@@ -54,7 +54,10 @@ API from any of them.
 
   shoal agent --name n1 --bind 127.0.0.2 --bootstrap-expect 3 --data-dir /tmp/n1
   shoal apply -f app.yaml
-  shoal get configmaps -A`,
+  shoal get configmaps -A
+  shoal describe service web
+
+` + kindsHelp() + ``,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
