@@ -2,6 +2,7 @@
 GO        ?= go
 BIN       := bin/shoal
 TESTAPP   := bin/shoal-testapp
+TESTIMAGE := bin/shoal-testapp.oci.tar
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/shoal-dev/shoal/version.Version=$(VERSION)
 GOBIN     := $(shell $(GO) env GOPATH)/bin
@@ -11,13 +12,19 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # Tests that start real agents take a while on two cores with -race.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build test unit e2e chaos bench demo demo-stop lint proto proto-check fuzz clean
+.PHONY: all build testimage test unit e2e chaos bench demo demo-stop lint proto proto-check fuzz clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/shoal
 	CGO_ENABLED=0 $(GO) build -o $(TESTAPP) ./cmd/shoal-testapp
+
+# An OCI image archive of shoal-testapp for the containerd runtime, without a
+# registry: `ctr -n NS image import` it to get localhost/shoal-testapp:latest.
+testimage:
+	CGO_ENABLED=0 $(GO) build -o $(TESTAPP) ./cmd/shoal-testapp
+	$(GO) run ./internal/ociimage/mkimage -name localhost/shoal-testapp:latest -o $(TESTIMAGE) $(TESTAPP)=/shoal-testapp
 
 # make test: unit tests, in-process clusters and the e2e suite, all with -race.
 test:

@@ -116,8 +116,14 @@ type Config struct {
 	// EnableDebug serves the Go profiler on the HTTP port.
 	EnableDebug bool
 
-	// Runtime names the runtime driver: "process" (the default) or "sim".
+	// Runtime names the runtime driver: "process" (the default),
+	// "containerd" or "sim".
 	Runtime string
+	// ContainerdAddress and ContainerdNamespace are, for the containerd
+	// runtime, the daemon's socket and this agent's namespace in it; empty
+	// takes the driver's defaults.
+	ContainerdAddress   string
+	ContainerdNamespace string
 	// SchedulerPolicy chooses how pods are spread over nodes.
 	SchedulerPolicy sched.Policy
 	// PodEvictionTimeout is how long a node may be dead before its pods
@@ -176,8 +182,8 @@ func (c Config) Validate() error {
 		return errors.New("agent: --pod-eviction-timeout is negative")
 	case c.RestartBackoff < 0:
 		return errors.New("agent: --restart-backoff is negative")
-	case c.Runtime != "process" && c.Runtime != "sim":
-		return fmt.Errorf("agent: --runtime %q: this build runs \"process\" or \"sim\"", c.Runtime)
+	case c.Runtime != "process" && c.Runtime != "containerd" && c.Runtime != "sim":
+		return fmt.Errorf("agent: --runtime %q: want process, containerd or sim", c.Runtime)
 	}
 	for name, p := range map[string]int{"gossip": c.GossipPort, "raft": c.RaftPort, "grpc": c.GRPCPort, "http": c.HTTPPort} {
 		if p <= 0 || p > 65535 {

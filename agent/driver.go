@@ -6,18 +6,37 @@ import (
 	"path/filepath"
 
 	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/runtime/containerd"
 	"github.com/shoal-dev/shoal/agent/runtime/process"
 	"github.com/shoal-dev/shoal/agent/runtime/sim"
 )
 
 // newDriver opens the runtime driver named by the config; its state lives
-// under DATA_DIR/runtime.
+// under DATA_DIR/runtime (DATA_DIR/runtime/containerd for containerd).
 func newDriver(cfg Config, log *slog.Logger) (runtime.Driver, error) {
 	switch cfg.Runtime {
 	case "process", "":
 		d, err := process.New(process.Config{Dir: filepath.Join(cfg.DataDir, "runtime"), Logger: log.With("component", "runtime")})
 		if err != nil {
 			return nil, fmt.Errorf("process runtime: %w", err)
+		}
+		return d, nil
+	case "containerd":
+		cc := containerd.DefaultConfig()
+		cc.Dir = filepath.Join(cfg.DataDir, "runtime", "containerd")
+		if cfg.ContainerdAddress != "" {
+			cc.Address = cfg.ContainerdAddress
+		}
+		if cfg.ContainerdNamespace != "" {
+			cc.Namespace = cfg.ContainerdNamespace
+		}
+		if cfg.PodCIDR != "" {
+			cc.PodCIDR = cfg.PodCIDR
+		}
+		cc.Logger = log.With("component", "runtime")
+		d, err := containerd.New(cc)
+		if err != nil {
+			return nil, err // says "containerd runtime: ..."
 		}
 		return d, nil
 	case "sim":

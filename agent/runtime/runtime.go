@@ -6,7 +6,8 @@
 // decide anything: restarts, probes, back-off and status reporting belong to
 // the kubelet, which calls the driver. Implementations live in sub-packages:
 // process (host processes, the embedded default), sim (runs nothing, for
-// scale simulation) and, later, containerd.
+// scale simulation) and containerd (images, cgroup limits, a network
+// namespace per pod).
 package runtime
 
 import (
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +33,17 @@ var (
 	ErrNotRunning = errors.New("container is not running")
 	// ErrClosed: the driver was closed.
 	ErrClosed = errors.New("runtime driver closed")
+	// ErrImagePull: Start found the image neither on the node nor in its
+	// registry, or imagePullPolicy Never forbade the pull (Kubernetes'
+	// waiting reason ErrImagePull).
+	ErrImagePull = errors.New("cannot pull image")
+)
+
+// Image pull policies, as Kubernetes spells them.
+const (
+	PullAlways       = "Always"
+	PullIfNotPresent = "IfNotPresent"
+	PullNever        = "Never"
 )
 
 // Reasons for an exited attempt, as Kubernetes spells them in
@@ -57,6 +70,9 @@ type Port struct {
 type ContainerSpec struct {
 	Name  string
 	Image string
+	// ImagePullPolicy is one of the Pull constants; empty means
+	// IfNotPresent. Drivers without images ignore it.
+	ImagePullPolicy string
 	// Command and Args make the argv (Command+Args). Drivers with images fall
 	// back to the image's entrypoint; the process runtime requires Command.
 	Command []string
@@ -172,4 +188,16 @@ type Driver interface {
 	// Close stops the driver's own goroutines. It never stops containers:
 	// a new driver on the same state re-adopts them.
 	Close() error
+}
+
+// PodNetwork is implemented by drivers that give every pod a network
+// namespace and an address of its own (containerd). The kubelet calls it
+// before resolving a pod's env (status.podIP) and reports the address as
+// the pod's IP; with drivers that do not implement it (process, sim) the
+// pod's IP is the node's.
+type PodNetwork interface {
+	// SetupPodNetwork creates the pod's network unless it exists and
+	// returns the pod's IP. It is idempotent; Start sets the network up
+	// too, and RemovePod releases it.
+	SetupPodNetwork(ctx context.Context, pod Pod) (netip.Addr, error)
 }

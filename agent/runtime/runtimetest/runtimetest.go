@@ -123,6 +123,36 @@ func Run(t *testing.T, s Suite) {
 		}
 	})
 
+	t.Run("pod network", func(t *testing.T) {
+		d := open(t, s)
+		pn, ok := d.(runtime.PodNetwork)
+		if !ok {
+			t.Skip("the driver gives pods the node's network")
+		}
+		ip, err := pn.SetupPodNetwork(t.Context(), pod)
+		if err != nil || !ip.IsValid() {
+			t.Fatalf("setup = %v, %v", ip, err)
+		}
+		if _, err := d.Start(t.Context(), pod, s.Long, 0); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := pn.SetupPodNetwork(t.Context(), pod); err != nil || again != ip {
+			t.Fatalf("second setup = %v, %v; want %v (idempotent)", again, err, ip)
+		}
+		other := runtime.Pod{UID: "other-uid", Namespace: "default", Name: "other"}
+		if oip, err := pn.SetupPodNetwork(t.Context(), other); err != nil || oip == ip {
+			t.Fatalf("other pod's setup = %v, %v; want an address of its own", oip, err)
+		}
+		for _, uid := range []string{pod.UID, other.UID} {
+			if err := d.RemovePod(t.Context(), uid, wait); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if list, err := d.List(); err != nil || len(list) != 0 {
+			t.Fatalf("list = %+v, %v; want none", list, err)
+		}
+	})
+
 	t.Run("close", func(t *testing.T) {
 		d := s.New(t)
 		if err := d.Close(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/shoal-dev/shoal/agent"
+	"github.com/shoal-dev/shoal/agent/runtime/containerd"
 	"github.com/shoal-dev/shoal/sched"
 )
 
@@ -88,7 +89,9 @@ name as key; flags on the command line win.`,
 	fl.Uint64Var(&f.cfg.SnapshotThreshold, "snapshot-threshold", 0, "log entries between Raft snapshots (0: default 8192)")
 	fl.Uint64Var(&f.cfg.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot (0: default 10240)")
 	fl.DurationVar(&f.cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether a snapshot is due (0: default 30s)")
-	fl.StringVar(&f.cfg.Runtime, "runtime", f.cfg.Runtime, "runtime driver: process (containers as processes of the agent) or sim (runs nothing; for scale tests)")
+	fl.StringVar(&f.cfg.Runtime, "runtime", f.cfg.Runtime, "runtime driver: process (containers as processes of the agent), containerd (images, cgroup limits, a network namespace per pod) or sim (runs nothing; for scale tests)")
+	fl.StringVar(&f.cfg.ContainerdAddress, "containerd-address", containerd.DefaultAddress, "containerd's socket, for --runtime containerd")
+	fl.StringVar(&f.cfg.ContainerdNamespace, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent's containers and images (one per agent sharing a containerd), for --runtime containerd")
 	fl.StringVar(&f.policy, "scheduler-policy", "spread", "spread (least allocated) or binpack (most allocated)")
 	fl.DurationVar(&f.cfg.PodEvictionTimeout, "pod-eviction-timeout", f.cfg.PodEvictionTimeout, "how long a node may be dead before its pods are failed and replaced elsewhere")
 	fl.DurationVar(&f.cfg.RestartBackoff, "restart-backoff", f.cfg.RestartBackoff, "first delay before restarting a crashed container (doubles up to 5m)")
