@@ -101,6 +101,8 @@ type Kubelet struct {
 	pending   map[string]*pb.Object // pod key -> status write waiting
 	written   map[string]string     // pod uid -> last status JSON written
 	statusSig chan struct{}
+
+	network runtime.PodNetwork // the driver's, when it gives pods their own network
 }
 
 // New returns a kubelet; Run starts it.
@@ -136,7 +138,7 @@ func New(cfg Config) *Kubelet {
 	if cfg.Pods == nil {
 		cfg.Pods = informer.New(cfg.Store, cfg.Logger)
 	}
-	return &Kubelet{
+	k := &Kubelet{
 		cfg:          cfg,
 		log:          cfg.Logger,
 		pods:         map[string]*podState{},
@@ -146,6 +148,8 @@ func New(cfg Config) *Kubelet {
 		written:      map[string]string{},
 		statusSig:    make(chan struct{}, 1),
 	}
+	k.network, _ = cfg.Driver.(runtime.PodNetwork)
+	return k
 }
 
 // Run adopts what the driver already runs, then syncs pods until ctx ends.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,15 +71,22 @@ type fixture struct {
 	driver *sim.Driver
 }
 
-func start(t *testing.T) *fixture {
+func start(t *testing.T) *fixture { return startWith(t, nil) }
+
+// startWith runs a kubelet on the sim driver, wrapped by wrap when given.
+func startWith(t *testing.T, wrap func(*sim.Driver) runtime.Driver) *fixture {
 	t.Helper()
 	f := &fixture{store: state.New(), driver: sim.New()}
+	var driver runtime.Driver = f.driver
+	if wrap != nil {
+		driver = wrap(f.driver)
+	}
 	f.writer = &storeWriter{store: f.store}
 	if _, err := f.writer.Txn(context.Background(), &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_PUT, Object: &pb.Object{Kind: "Namespace", ApiVersion: "v1", Name: "default", Spec: []byte("{}")}}}}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.Node, cfg.NodeIP, cfg.Driver, cfg.Store, cfg.Writer = "n1", "127.0.0.9", f.driver, f.store, f.writer
+	cfg.Node, cfg.NodeIP, cfg.Driver, cfg.Store, cfg.Writer = "n1", "127.0.0.9", driver, f.store, f.writer
 	cfg.RestartBackoff, cfg.StatusInterval, cfg.ResyncInterval = 50*time.Millisecond, 20*time.Millisecond, 50*time.Millisecond
 	k := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -204,4 +213,66 @@ func isReadyPod(p corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// netDriver gives pods their own address and cannot pull image "missing".
+type netDriver struct {
+	*sim.Driver
+	mu   sync.Mutex
+	envs [][]string
+}
+
+func (d *netDriver) SetupPodNetwork(context.Context, runtime.Pod) (netip.Addr, error) {
+	return netip.MustParseAddr("10.244.0.7"), nil
+}
+
+func (d *netDriver) Start(ctx context.Context, pod runtime.Pod, c runtime.ContainerSpec, attempt int) (runtime.Status, error) {
+	if c.Image == "missing" {
+		return runtime.Status{}, fmt.Errorf("%w: localhost/missing:latest: not found", runtime.ErrImagePull)
+	}
+	d.mu.Lock()
+	d.envs = append(d.envs, c.Env)
+	d.mu.Unlock()
+	return d.Driver.Start(ctx, pod, c, attempt)
+}
+
+func TestPodNetworkAndImagePullBackOff(t *testing.T) {
+	nd := &netDriver{}
+	f := startWith(t, func(s *sim.Driver) runtime.Driver { nd.Driver = s; return nd })
+	o := podObject(t, "own-ip", corev1.RestartPolicyAlways, "n1")
+	var p corev1.Pod
+	_ = object.Decode(o, &p)
+	p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env,
+		corev1.EnvVar{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+		corev1.EnvVar{Name: "HOST_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.hostIP"}}})
+	o, _ = object.FromTyped("Pod", &p)
+	o.ApiVersion = "v1"
+	f.put(t, o)
+	f.waitPod(t, "own-ip", "Running with its own IP", func(p corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodRunning && p.Status.PodIP == "10.244.0.7" && p.Status.HostIP == "127.0.0.9"
+	})
+	nd.mu.Lock()
+	env := strings.Join(nd.envs[0], " ")
+	nd.mu.Unlock()
+	if !strings.Contains(env, "POD_IP=10.244.0.7") || !strings.Contains(env, "HOST_IP=127.0.0.9") {
+		t.Fatalf("env %s: want the pod's own IP and the node's", env)
+	}
+
+	// An image that cannot be pulled: ErrImagePull, then ImagePullBackOff
+	// with the error, retried with no restart counted even under Never.
+	bad := podObject(t, "bad-image", corev1.RestartPolicyNever, "n1")
+	_ = object.Decode(bad, &p)
+	p.Spec.Containers[0].Image = "missing"
+	bad, _ = object.FromTyped("Pod", &p)
+	bad.ApiVersion = "v1"
+	f.put(t, bad)
+	f.waitPod(t, "bad-image", "in ImagePullBackOff", func(p corev1.Pod) bool {
+		if len(p.Status.ContainerStatuses) != 1 {
+			return false
+		}
+		cs := p.Status.ContainerStatuses[0]
+		w := cs.State.Waiting
+		return p.Status.Phase == corev1.PodPending && cs.RestartCount == 0 && w != nil && w.Reason == "ImagePullBackOff" &&
+			strings.Contains(w.Message, "not found")
+	})
 }

@@ -3,8 +3,10 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,8 +25,18 @@ type podState struct {
 	pod                  *corev1.Pod
 	containers           map[string]*ctrState
 	startTime            time.Time
-	terminal             bool // failed or succeeded: never restart
-	removing             bool // deleted or bound elsewhere: stop and forget
+	terminal             bool   // failed or succeeded: never restart
+	removing             bool   // deleted or bound elsewhere: stop and forget
+	ip                   string // from the driver's pod network; "" until set up, or without one
+}
+
+// podIP is p's address: its own with a driver that gives pods a network,
+// else the node's.
+func (k *Kubelet) podIP(p *podState) string {
+	if k.network != nil {
+		return p.ip
+	}
+	return k.cfg.NodeIP
 }
 
 func newPodState(pod *corev1.Pod) *podState {
@@ -62,8 +74,14 @@ type ctrState struct {
 
 	backoff      time.Duration
 	backoffUntil time.Time
-	waiting      string // reason while not running: ContainerCreating, CrashLoopBackOff, ...
-	waitingMsg   string
+	// pullBackoff and pullUntil space the retries of an image that could
+	// not be pulled (ErrImagePull, then ImagePullBackOff), whatever the
+	// restart policy: the container never ran.
+	pullBackoff time.Duration
+	pullUntil   time.Time
+	pullErr     string
+	waiting     string // reason while not running: ContainerCreating, CrashLoopBackOff, ...
+	waitingMsg  string
 
 	ready    bool // readiness probe passed (or none)
 	started  bool // startup probe passed (or none)
@@ -124,10 +142,37 @@ func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time)
 	if p.startTime.IsZero() {
 		p.startTime = now
 	}
+	if k.network != nil && p.ip == "" {
+		ip, err := k.network.SetupPodNetwork(ctx, runtime.Pod{UID: p.uid, Namespace: p.namespace, Name: p.name})
+		if err != nil {
+			k.log.Warn("pod network", "pod", p.key(), "err", err)
+			k.event(p, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error())
+			for i := range p.pod.Spec.Containers {
+				c := p.container(p.pod.Spec.Containers[i].Name)
+				if !c.running && !c.stopping {
+					c.waiting, c.waitingMsg = "ContainerCreating", "pod network: "+err.Error()
+				}
+			}
+			return
+		}
+		p.ip = ip.String()
+	}
 	for i := range p.pod.Spec.Containers {
 		spec := &p.pod.Spec.Containers[i]
 		c := p.container(spec.Name)
 		if c.running || c.stopping {
+			continue
+		}
+		if now.Before(c.pullUntil) {
+			if c.waiting != "ImagePullBackOff" {
+				k.event(p, corev1.EventTypeNormal, "BackOff", "Back-off pulling image "+strconv.Quote(spec.Image))
+			}
+			c.waiting = "ImagePullBackOff"
+			c.waitingMsg = fmt.Sprintf("Back-off pulling image %q: %s", spec.Image, c.pullErr)
+			continue
+		}
+		if !c.pullUntil.IsZero() {
+			k.startContainerLocked(ctx, p, c, spec, now) // the pull again, whatever the restart policy
 			continue
 		}
 		if c.attempt >= 0 {
@@ -169,7 +214,7 @@ func shouldRestart(policy corev1.RestartPolicy, last *corev1.ContainerStateTermi
 }
 
 func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrState, spec *corev1.Container, now time.Time) {
-	rs, err := k.containerSpec(p.pod, spec)
+	rs, err := k.containerSpec(p.pod, spec, k.podIP(p))
 	if err != nil {
 		if c.waiting != "CreateContainerConfigError" {
 			k.event(p, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
@@ -179,6 +224,17 @@ func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrS
 	}
 	attempt := c.attempt + 1
 	st, err := k.cfg.Driver.Start(ctx, runtime.Pod{UID: p.uid, Namespace: p.namespace, Name: p.name}, rs, attempt)
+	if errors.Is(err, runtime.ErrImagePull) {
+		// Not a crash: the container never ran, so no restart is counted
+		// and it is retried with its own back-off.
+		c.pullBackoff = min(max(2*c.pullBackoff, k.cfg.RestartBackoff), k.cfg.MaxBackoff)
+		c.pullUntil = now.Add(c.pullBackoff)
+		c.waiting, c.waitingMsg, c.pullErr = "ErrImagePull", err.Error(), err.Error()
+		k.log.Warn("pull image", "pod", p.key(), "container", c.name, "image", spec.Image, "err", err)
+		k.event(p, corev1.EventTypeWarning, "Failed", "Failed to pull image "+strconv.Quote(spec.Image)+": "+err.Error())
+		return
+	}
+	c.pullBackoff, c.pullUntil = 0, time.Time{}
 	if err != nil {
 		c.waiting, c.waitingMsg = "RunContainerError", err.Error()
 		k.log.Warn("start container", "pod", p.key(), "container", c.name, "err", err)
@@ -210,14 +266,15 @@ func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrS
 
 // containerSpec resolves env (the container's own and that of the services
 // of its namespace), ports and the resolv.conf for the driver.
-func (k *Kubelet) containerSpec(pod *corev1.Pod, c *corev1.Container) (runtime.ContainerSpec, error) {
-	rs := runtime.ContainerSpec{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir}
+func (k *Kubelet) containerSpec(pod *corev1.Pod, c *corev1.Container, podIP string) (runtime.ContainerSpec, error) {
+	rs := runtime.ContainerSpec{Name: c.Name, Image: c.Image, ImagePullPolicy: string(c.ImagePullPolicy),
+		Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir}
 	for _, e := range c.Env {
 		v := e.Value
 		if src := e.ValueFrom; src != nil {
 			switch {
 			case src.FieldRef != nil:
-				val, err := k.fieldValue(pod, src.FieldRef.FieldPath)
+				val, err := k.fieldValue(pod, src.FieldRef.FieldPath, podIP)
 				if err != nil {
 					return rs, fmt.Errorf("env %s: %w", e.Name, err)
 				}
@@ -265,7 +322,7 @@ func (k *Kubelet) resolvConf(pod *corev1.Pod) []byte {
 	return podResolvConf(pod, k.cfg.DNSServer, k.cfg.ClusterDomain, host).render()
 }
 
-func (k *Kubelet) fieldValue(pod *corev1.Pod, path string) (string, error) {
+func (k *Kubelet) fieldValue(pod *corev1.Pod, path, podIP string) (string, error) {
 	switch path {
 	case "metadata.name":
 		return pod.Name, nil
@@ -275,7 +332,9 @@ func (k *Kubelet) fieldValue(pod *corev1.Pod, path string) (string, error) {
 		return string(pod.UID), nil
 	case "spec.nodeName":
 		return k.cfg.Node, nil
-	case "status.podIP", "status.hostIP":
+	case "status.podIP":
+		return podIP, nil
+	case "status.hostIP":
 		return k.cfg.NodeIP, nil
 	}
 	return "", fmt.Errorf("fieldRef %q is not supported", path)

@@ -51,12 +51,12 @@ func (k *Kubelet) startProbesLocked(p *podState, c *ctrState, spec *corev1.Conta
 		k.wg.Add(1)
 		go func() {
 			defer k.wg.Done()
-			k.probeLoop(ctx, c.id(), spec, pr.kind, pr.probe)
+			k.probeLoop(ctx, c.id(), k.podIP(p), spec, pr.kind, pr.probe)
 		}()
 	}
 }
 
-func (k *Kubelet) probeLoop(ctx context.Context, id runtime.ContainerID, spec *corev1.Container, kind probeKind, pr *corev1.Probe) {
+func (k *Kubelet) probeLoop(ctx context.Context, id runtime.ContainerID, podIP string, spec *corev1.Container, kind probeKind, pr *corev1.Probe) {
 	period := time.Duration(max(pr.PeriodSeconds, 1)) * time.Second
 	if pr.PeriodSeconds == 0 {
 		period = 10 * time.Second
@@ -72,7 +72,7 @@ func (k *Kubelet) probeLoop(ctx context.Context, id runtime.ContainerID, spec *c
 		case <-timer.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, timeout)
-		ok, msg := k.runProbe(pctx, id, spec, pr)
+		ok, msg := k.runProbe(pctx, id, podIP, spec, pr)
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -88,7 +88,7 @@ func (k *Kubelet) probeLoop(ctx context.Context, id runtime.ContainerID, spec *c
 
 // runProbe runs one probe: exec in the container, a TCP connect, or an
 // HTTP GET answered with 200-399.
-func (k *Kubelet) runProbe(ctx context.Context, id runtime.ContainerID, spec *corev1.Container, pr *corev1.Probe) (bool, string) {
+func (k *Kubelet) runProbe(ctx context.Context, id runtime.ContainerID, podIP string, spec *corev1.Container, pr *corev1.Probe) (bool, string) {
 	switch {
 	case pr.Exec != nil:
 		var out bytes.Buffer
@@ -107,7 +107,7 @@ func (k *Kubelet) runProbe(ctx context.Context, id runtime.ContainerID, spec *co
 		}
 		host := pr.TCPSocket.Host
 		if host == "" {
-			host = k.cfg.NodeIP
+			host = podIP
 		}
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
@@ -124,7 +124,7 @@ func (k *Kubelet) runProbe(ctx context.Context, id runtime.ContainerID, spec *co
 		}
 		host := g.Host
 		if host == "" {
-			host = k.cfg.NodeIP
+			host = podIP
 		}
 		scheme := "http"
 		if g.Scheme == corev1.URISchemeHTTPS {

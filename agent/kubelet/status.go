@@ -21,8 +21,9 @@ func (k *Kubelet) podStatus(p *podState, now time.Time) corev1.PodStatus {
 	st := corev1.PodStatus{
 		HostIP:  k.cfg.NodeIP,
 		HostIPs: []corev1.HostIP{{IP: k.cfg.NodeIP}},
-		PodIP:   k.cfg.NodeIP,
-		PodIPs:  []corev1.PodIP{{IP: k.cfg.NodeIP}},
+	}
+	if ip := k.podIP(p); ip != "" && (p.ip != "" || k.network == nil) {
+		st.PodIP, st.PodIPs = ip, []corev1.PodIP{{IP: ip}}
 	}
 	if !p.startTime.IsZero() {
 		t := metav1.NewTime(p.startTime)

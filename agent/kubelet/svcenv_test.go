@@ -167,7 +167,7 @@ func TestContainerSpecDNSAndServices(t *testing.T) {
 			pod.Namespace, pod.Name = "web", "p"
 			c := &corev1.Container{Name: "c", Env: []corev1.EnvVar{{Name: "POD_NS",
 				ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}}
-			rs, err := k.containerSpec(pod, c)
+			rs, err := k.containerSpec(pod, c, "10.0.0.1")
 			if err != nil {
 				t.Fatal(err)
 			}
