@@ -124,6 +124,9 @@ type Config struct {
 	// takes the driver's defaults.
 	ContainerdAddress   string
 	ContainerdNamespace string
+	// ContainerdBridge is the Linux bridge pods attach to (empty: the
+	// driver's default, shoal0); agents sharing a host need one each.
+	ContainerdBridge string
 	// SchedulerPolicy chooses how pods are spread over nodes.
 	SchedulerPolicy sched.Policy
 	// PodEvictionTimeout is how long a node may be dead before its pods
@@ -336,6 +339,9 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 	a.kubelet = kubelet.New(kcfg)
 	a.api.SetPodIO(a.kubelet)
+	if l, ok := a.driver.(apiserver.ImageLoader); ok {
+		a.api.SetImages(l)
+	}
 	lis, err := net.Listen("tcp", cfg.addr(cfg.GRPCPort))
 	if err != nil {
 		return nil, fmt.Errorf("grpc listener: %w", err)

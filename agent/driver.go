@@ -30,6 +30,9 @@ func newDriver(cfg Config, log *slog.Logger) (runtime.Driver, error) {
 		if cfg.ContainerdNamespace != "" {
 			cc.Namespace = cfg.ContainerdNamespace
 		}
+		if cfg.ContainerdBridge != "" {
+			cc.Bridge = cfg.ContainerdBridge
+		}
 		if cfg.PodCIDR != "" {
 			cc.PodCIDR = cfg.PodCIDR
 		}

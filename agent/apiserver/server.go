@@ -65,6 +65,8 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// PodIO serves logs and exec of the pods on this agent (nil: none).
 	PodIO PodIO
+	// Images imports image archives into this agent's runtime (nil: none).
+	Images ImageLoader
 	// LocalIP is the agent's bound IP: calls it forwards leave from it, so
 	// the leader can tell a fellow agent's forwarded call from a client's.
 	LocalIP string

@@ -1811,6 +1811,113 @@ func (x *LogChunk) GetData() []byte {
 	return nil
 }
 
+// ImageChunk is the next piece of an image archive, in order.
+type ImageChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageChunk) Reset() {
+	*x = ImageChunk{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageChunk) ProtoMessage() {}
+
+func (x *ImageChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageChunk.ProtoReflect.Descriptor instead.
+func (*ImageChunk) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ImageChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type LoadImageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// images are the names the archive held, as the runtime now knows them.
+	Images []string `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	// node is the agent that stored them.
+	Node          string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Bytes         int64  `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadImageResponse) Reset() {
+	*x = LoadImageResponse{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadImageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadImageResponse) ProtoMessage() {}
+
+func (x *LoadImageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadImageResponse.ProtoReflect.Descriptor instead.
+func (*LoadImageResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *LoadImageResponse) GetImages() []string {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *LoadImageResponse) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *LoadImageResponse) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
 type ExecRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -1825,7 +1932,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[25]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +1944,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[25]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +1957,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{25}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExecRequest) GetNamespace() string {
@@ -1901,7 +2008,7 @@ type ExecOutput struct {
 
 func (x *ExecOutput) Reset() {
 	*x = ExecOutput{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[26]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +2020,7 @@ func (x *ExecOutput) String() string {
 func (*ExecOutput) ProtoMessage() {}
 
 func (x *ExecOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[26]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2033,7 @@ func (x *ExecOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecOutput.ProtoReflect.Descriptor instead.
 func (*ExecOutput) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{26}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExecOutput) GetStdout() []byte {
@@ -1965,7 +2072,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[27]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2084,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[27]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2097,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{27}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{29}
 }
 
 type VersionResponse struct {
@@ -2003,7 +2110,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[28]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2122,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[28]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2135,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{28}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -2202,7 +2309,14 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\n" +
 	"tail_lines\x18\x06 \x01(\x03R\ttailLines\"\x1e\n" +
 	"\bLogChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\x8b\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\" \n" +
+	"\n" +
+	"ImageChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"U\n" +
+	"\x11LoadImageResponse\x12\x16\n" +
+	"\x06images\x18\x01 \x03(\tR\x06images\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x03R\x05bytes\"\x8b\x01\n" +
 	"\vExecRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
@@ -2218,7 +2332,7 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\x0eVersionRequest\"?\n" +
 	"\x0fVersionResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
-	"\x04node\x18\x02 \x01(\tR\x04node2\xda\x04\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node2\x9c\x05\n" +
 	"\x05Shoal\x122\n" +
 	"\x03Txn\x12\x14.shoal.v1.TxnRequest\x1a\x15.shoal.v1.TxnResponse\x122\n" +
 	"\x03Get\x12\x14.shoal.v1.GetRequest\x1a\x15.shoal.v1.GetResponse\x125\n" +
@@ -2230,7 +2344,8 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\aVersion\x12\x18.shoal.v1.VersionRequest\x1a\x19.shoal.v1.VersionResponse\x12D\n" +
 	"\tReadIndex\x12\x1a.shoal.v1.ReadIndexRequest\x1a\x1b.shoal.v1.ReadIndexResponse\x123\n" +
 	"\x04Logs\x12\x15.shoal.v1.LogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x125\n" +
-	"\x04Exec\x12\x15.shoal.v1.ExecRequest\x1a\x14.shoal.v1.ExecOutput0\x01B*Z(github.com/shoal-dev/shoal/proto/shoalpbb\x06proto3"
+	"\x04Exec\x12\x15.shoal.v1.ExecRequest\x1a\x14.shoal.v1.ExecOutput0\x01\x12@\n" +
+	"\tLoadImage\x12\x14.shoal.v1.ImageChunk\x1a\x1b.shoal.v1.LoadImageResponse(\x01B*Z(github.com/shoal-dev/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoal_v1_shoal_proto_rawDescOnce sync.Once
@@ -2245,7 +2360,7 @@ func file_shoal_v1_shoal_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shoal_v1_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_shoal_v1_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_shoal_v1_shoal_proto_goTypes = []any{
 	(Op_Type)(0),               // 0: shoal.v1.Op.Type
 	(WatchEvent_Type)(0),       // 1: shoal.v1.WatchEvent.Type
@@ -2274,17 +2389,19 @@ var file_shoal_v1_shoal_proto_goTypes = []any{
 	(*ReadIndexResponse)(nil),  // 24: shoal.v1.ReadIndexResponse
 	(*LogsRequest)(nil),        // 25: shoal.v1.LogsRequest
 	(*LogChunk)(nil),           // 26: shoal.v1.LogChunk
-	(*ExecRequest)(nil),        // 27: shoal.v1.ExecRequest
-	(*ExecOutput)(nil),         // 28: shoal.v1.ExecOutput
-	(*VersionRequest)(nil),     // 29: shoal.v1.VersionRequest
-	(*VersionResponse)(nil),    // 30: shoal.v1.VersionResponse
-	nil,                        // 31: shoal.v1.Object.LabelsEntry
-	nil,                        // 32: shoal.v1.Object.AnnotationsEntry
-	nil,                        // 33: shoal.v1.NodeMeta.LabelsEntry
+	(*ImageChunk)(nil),         // 27: shoal.v1.ImageChunk
+	(*LoadImageResponse)(nil),  // 28: shoal.v1.LoadImageResponse
+	(*ExecRequest)(nil),        // 29: shoal.v1.ExecRequest
+	(*ExecOutput)(nil),         // 30: shoal.v1.ExecOutput
+	(*VersionRequest)(nil),     // 31: shoal.v1.VersionRequest
+	(*VersionResponse)(nil),    // 32: shoal.v1.VersionResponse
+	nil,                        // 33: shoal.v1.Object.LabelsEntry
+	nil,                        // 34: shoal.v1.Object.AnnotationsEntry
+	nil,                        // 35: shoal.v1.NodeMeta.LabelsEntry
 }
 var file_shoal_v1_shoal_proto_depIdxs = []int32{
-	31, // 0: shoal.v1.Object.labels:type_name -> shoal.v1.Object.LabelsEntry
-	32, // 1: shoal.v1.Object.annotations:type_name -> shoal.v1.Object.AnnotationsEntry
+	33, // 0: shoal.v1.Object.labels:type_name -> shoal.v1.Object.LabelsEntry
+	34, // 1: shoal.v1.Object.annotations:type_name -> shoal.v1.Object.AnnotationsEntry
 	3,  // 2: shoal.v1.Object.owner_references:type_name -> shoal.v1.OwnerReference
 	0,  // 3: shoal.v1.Op.type:type_name -> shoal.v1.Op.Type
 	2,  // 4: shoal.v1.Op.object:type_name -> shoal.v1.Object
@@ -2298,7 +2415,7 @@ var file_shoal_v1_shoal_proto_depIdxs = []int32{
 	2,  // 12: shoal.v1.ListResponse.objects:type_name -> shoal.v1.Object
 	1,  // 13: shoal.v1.WatchEvent.type:type_name -> shoal.v1.WatchEvent.Type
 	2,  // 14: shoal.v1.WatchEvent.object:type_name -> shoal.v1.Object
-	33, // 15: shoal.v1.NodeMeta.labels:type_name -> shoal.v1.NodeMeta.LabelsEntry
+	35, // 15: shoal.v1.NodeMeta.labels:type_name -> shoal.v1.NodeMeta.LabelsEntry
 	16, // 16: shoal.v1.Member.meta:type_name -> shoal.v1.NodeMeta
 	17, // 17: shoal.v1.MembersResponse.members:type_name -> shoal.v1.Member
 	20, // 18: shoal.v1.RaftStatusResponse.servers:type_name -> shoal.v1.RaftServer
@@ -2308,22 +2425,24 @@ var file_shoal_v1_shoal_proto_depIdxs = []int32{
 	14, // 22: shoal.v1.Shoal.Watch:input_type -> shoal.v1.WatchRequest
 	18, // 23: shoal.v1.Shoal.Members:input_type -> shoal.v1.MembersRequest
 	21, // 24: shoal.v1.Shoal.RaftStatus:input_type -> shoal.v1.RaftStatusRequest
-	29, // 25: shoal.v1.Shoal.Version:input_type -> shoal.v1.VersionRequest
+	31, // 25: shoal.v1.Shoal.Version:input_type -> shoal.v1.VersionRequest
 	23, // 26: shoal.v1.Shoal.ReadIndex:input_type -> shoal.v1.ReadIndexRequest
 	25, // 27: shoal.v1.Shoal.Logs:input_type -> shoal.v1.LogsRequest
-	27, // 28: shoal.v1.Shoal.Exec:input_type -> shoal.v1.ExecRequest
-	9,  // 29: shoal.v1.Shoal.Txn:output_type -> shoal.v1.TxnResponse
-	11, // 30: shoal.v1.Shoal.Get:output_type -> shoal.v1.GetResponse
-	13, // 31: shoal.v1.Shoal.List:output_type -> shoal.v1.ListResponse
-	15, // 32: shoal.v1.Shoal.Watch:output_type -> shoal.v1.WatchEvent
-	19, // 33: shoal.v1.Shoal.Members:output_type -> shoal.v1.MembersResponse
-	22, // 34: shoal.v1.Shoal.RaftStatus:output_type -> shoal.v1.RaftStatusResponse
-	30, // 35: shoal.v1.Shoal.Version:output_type -> shoal.v1.VersionResponse
-	24, // 36: shoal.v1.Shoal.ReadIndex:output_type -> shoal.v1.ReadIndexResponse
-	26, // 37: shoal.v1.Shoal.Logs:output_type -> shoal.v1.LogChunk
-	28, // 38: shoal.v1.Shoal.Exec:output_type -> shoal.v1.ExecOutput
-	29, // [29:39] is the sub-list for method output_type
-	19, // [19:29] is the sub-list for method input_type
+	29, // 28: shoal.v1.Shoal.Exec:input_type -> shoal.v1.ExecRequest
+	27, // 29: shoal.v1.Shoal.LoadImage:input_type -> shoal.v1.ImageChunk
+	9,  // 30: shoal.v1.Shoal.Txn:output_type -> shoal.v1.TxnResponse
+	11, // 31: shoal.v1.Shoal.Get:output_type -> shoal.v1.GetResponse
+	13, // 32: shoal.v1.Shoal.List:output_type -> shoal.v1.ListResponse
+	15, // 33: shoal.v1.Shoal.Watch:output_type -> shoal.v1.WatchEvent
+	19, // 34: shoal.v1.Shoal.Members:output_type -> shoal.v1.MembersResponse
+	22, // 35: shoal.v1.Shoal.RaftStatus:output_type -> shoal.v1.RaftStatusResponse
+	32, // 36: shoal.v1.Shoal.Version:output_type -> shoal.v1.VersionResponse
+	24, // 37: shoal.v1.Shoal.ReadIndex:output_type -> shoal.v1.ReadIndexResponse
+	26, // 38: shoal.v1.Shoal.Logs:output_type -> shoal.v1.LogChunk
+	30, // 39: shoal.v1.Shoal.Exec:output_type -> shoal.v1.ExecOutput
+	28, // 40: shoal.v1.Shoal.LoadImage:output_type -> shoal.v1.LoadImageResponse
+	30, // [30:41] is the sub-list for method output_type
+	19, // [19:30] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2340,7 +2459,7 @@ func file_shoal_v1_shoal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_shoal_proto_rawDesc), len(file_shoal_v1_shoal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -92,6 +92,7 @@ name as key; flags on the command line win.`,
 	fl.StringVar(&f.cfg.Runtime, "runtime", f.cfg.Runtime, "runtime driver: process (containers as processes of the agent), containerd (images, cgroup limits, a network namespace per pod) or sim (runs nothing; for scale tests)")
 	fl.StringVar(&f.cfg.ContainerdAddress, "containerd-address", containerd.DefaultAddress, "containerd's socket, for --runtime containerd")
 	fl.StringVar(&f.cfg.ContainerdNamespace, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent's containers and images (one per agent sharing a containerd), for --runtime containerd")
+	fl.StringVar(&f.cfg.ContainerdBridge, "containerd-bridge", containerd.DefaultBridge, "Linux bridge the pods of --runtime containerd attach to (one per agent sharing a host)")
 	fl.StringVar(&f.policy, "scheduler-policy", "spread", "spread (least allocated) or binpack (most allocated)")
 	fl.DurationVar(&f.cfg.PodEvictionTimeout, "pod-eviction-timeout", f.cfg.PodEvictionTimeout, "how long a node may be dead before its pods are failed and replaced elsewhere")
 	fl.DurationVar(&f.cfg.RestartBackoff, "restart-backoff", f.cfg.RestartBackoff, "first delay before restarting a crashed container (doubles up to 5m)")

@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/shoal-dev/shoal/agent/runtime/containerd/containerdtest"
+	"github.com/shoal-dev/shoal/e2e/harness"
+	"github.com/shoal-dev/shoal/internal/waitfor"
+)
+
+// TestContainerdRuntime runs a real agent on a private containerd daemon:
+// an image loaded through the CLI with no registry, pods with their own
+// addresses from the node's pod CIDR, a Service over them through the
+// proxy, and a corrupt archive and an unknown image refused clearly.
+func TestContainerdRuntime(t *testing.T) {
+	skipShort(t)
+	d := containerdtest.StartT(t)
+	const bridge, podCIDR = "shoale2e0", "10.244.77.0/24"
+	t.Cleanup(func() { _ = containerdtest.DeleteLink(bridge) })
+	archive, err := containerdtest.BuildImage(t.Context(), t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := harness.New(t, 1, harness.Options{BootstrapExpect: 1, ExtraArgs: []string{"--runtime", "containerd",
+		"--containerd-address", d.Address, "--containerd-namespace", d.NewNamespace(), "--containerd-bridge", bridge,
+		"--pod-cidr", podCIDR, "--service-cidr", "10.97.1.0/24", "--dns-port", "-1"}})
+	c.StartAll()
+	c.WaitFormed(60*time.Second, 1, 0)
+	a := c.Agents[0]
+
+	t.Run("a corrupt archive is refused and nothing is kept", func(t *testing.T) {
+		b, err := os.ReadFile(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(t.TempDir(), "bad.tar")
+		if err := os.WriteFile(bad, b[:len(b)/2], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := c.CLI(a, nil, "image", "load", bad)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "bad.tar") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+			t.Fatalf("corrupt archive: exit %d, stderr %q", r.Code, r.Stderr)
+		}
+	})
+
+	out := c.MustCLI(a, "image", "load", archive)
+	if !strings.Contains(out, containerdtest.TestAppImage) || !strings.Contains(out, "on "+a.Name) {
+		t.Fatalf("image load: %q", out)
+	}
+
+	manifest := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: %s
+        imagePullPolicy: Never
+        command: ["/shoal-testapp", "serve", "--port", "8080"]
+        env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        resources: {limits: {memory: 64Mi, cpu: 250m}}
+        readinessProbe:
+          httpGet: {path: /ready, port: 8080}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+`, containerdtest.TestAppImage)
+	c.MustCLI(a, "apply", "-f", writeManifest(t, "web.yaml", manifest))
+	waitReady(t, c, a, 3, 90*time.Second, "-l", "app=web")
+	t.Cleanup(func() {
+		// Let the agent tear the pods' networks down before it is killed.
+		c.CLI(a, nil, "delete", "deployment", "web")
+		c.CLI(a, nil, "delete", "pod", "ghost", "--ignore-not-found")
+		waitfor.Cond(t, 60*time.Second, "pods and their network namespaces gone", func() (bool, string) {
+			l, err := getPods(c, a)
+			mounts, _ := os.ReadFile("/proc/self/mounts")
+			left := strings.Count(string(mounts), c.Dir())
+			return err == nil && len(l.Items) == 0 && left == 0, fmt.Sprintf("%s; %d mounts under %s", describePods(l), left, c.Dir())
+		})
+	})
+
+	pods, err := getPods(c, a, "-l", "app=web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := netip.MustParsePrefix(podCIDR)
+	var ips, names []string
+	for _, p := range pods.Items {
+		ip, err := netip.ParseAddr(p.Status.PodIP)
+		if err != nil || !prefix.Contains(ip) || p.Status.HostIP != a.IP {
+			t.Fatalf("pod %s: IP %q host %q, want an address of %s on %s", p.Name, p.Status.PodIP, p.Status.HostIP, podCIDR, a.IP)
+		}
+		ips, names = append(ips, ip.String()), append(names, p.Name)
+	}
+	slices.Sort(ips)
+	if len(slices.Compact(ips)) != 3 {
+		t.Fatalf("pod IPs %v: want three distinct", ips)
+	}
+	slices.Sort(names)
+
+	t.Run("each pod answers on its own address, and the service reaches all", func(t *testing.T) {
+		for _, p := range pods.Items {
+			r, err := httpGet("http://" + p.Status.PodIP + ":8080/")
+			if err != nil || r.Pod != p.Name {
+				t.Fatalf("GET %s: %v %+v", p.Status.PodIP, err, r)
+			}
+		}
+		svc := getService(t, c, a, "web")
+		u := fmt.Sprintf("http://%s/", svc.Spec.ClusterIP)
+		// The proxy follows the replica within its refresh (200 ms).
+		waitfor.Cond(t, 10*time.Second, "30 requests through "+u+" reaching each of "+strings.Join(names, " "), func() (bool, string) {
+			if _, err := httpGet(u); err != nil {
+				return false, err.Error()
+			}
+			got := spread(t, u, 30)
+			return slices.Equal(slices.Sorted(maps.Keys(got)), names), fmt.Sprint(got)
+		})
+	})
+
+	t.Run("an unknown image waits in ImagePullBackOff with the error", func(t *testing.T) {
+		pod := `apiVersion: v1
+kind: Pod
+metadata: {name: ghost, namespace: default}
+spec:
+  containers:
+  - {name: c, image: "localhost/no-such-image:v1", imagePullPolicy: Never}
+`
+		c.MustCLI(a, "apply", "-f", writeManifest(t, "ghost.yaml", pod))
+		waitfor.Cond(t, 30*time.Second, "ghost in ImagePullBackOff", func() (bool, string) {
+			p, err := getPod(t, c, a, "ghost")
+			if err != nil || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+				return false, fmt.Sprint(err, p.Status)
+			}
+			w := p.Status.ContainerStatuses[0].State.Waiting
+			return p.Status.Phase == corev1.PodPending && w.Reason == "ImagePullBackOff" && strings.Contains(w.Message, "no-such-image"), w.Reason + ": " + w.Message
+		})
+		// Events are written in batches: wait for the pull failure's.
+		waitfor.Cond(t, 10*time.Second, "describe showing the pull failure", func() (bool, string) {
+			desc := c.CLI(a, nil, "describe", "pod", "ghost").Stdout
+			return strings.Contains(desc, "ImagePullBackOff") && strings.Contains(desc, "Failed to pull image"), desc
+		})
+		c.MustCLI(a, "delete", "pod", "ghost")
+	})
+}
