@@ -18,8 +18,10 @@
 //	Dir/fifo/                              fifos of running Execs
 //
 // Pod-level files have a dot in their names, which container names (DNS
-// labels) never have. The log layout is the process driver's, so Logs
-// works the same (the shim appends to the file; rotation is copy-truncate).
+// labels) never have. The file layout, the log files and the bookkeeping
+// of attempts (statuses, Events, the Stop sequence) are the process
+// driver's, shared in packages under agent/runtime/internal, so Logs works
+// the same (the shim appends to the file; rotation is copy-truncate).
 //
 // Each attempt is one containerd container named "<name>-<attempt>-<hash>"
 // (its snapshot has the same key) whose labels are the attempt's record:

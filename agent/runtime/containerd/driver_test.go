@@ -109,7 +109,7 @@ func TestPodNetwork(t *testing.T) {
 	if err := d.RemovePod(t.Context(), testPod.UID, wait); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(d.podDir(testPod.UID)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(d.files.Pod(testPod.UID)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("pod dir after RemovePod: %v", err)
 	}
 	leases, _ := filepath.Glob(filepath.Join(cfg.Dir, "cni", "ipam", cfg.Network, "10.*"))

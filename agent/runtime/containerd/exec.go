@@ -24,18 +24,16 @@ const execDeleteTimeout = 10 * time.Second
 // namespaces, cgroup, user, env and working dir as the container. ctx
 // ending kills it. The exit code is 128+signal when a signal killed it.
 func (d *Driver) Exec(ctx context.Context, id runtime.ContainerID, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	a, st, err := d.lookup(id)
+	a, err := d.attempts.ExecTarget(id, cmd)
 	if err != nil {
 		return -1, err
 	}
-	if !st.Running || a.task == nil {
+	h := a.Data
+	if h.task == nil {
 		return -1, fmt.Errorf("exec in container %s: %w", id, runtime.ErrNotRunning)
 	}
-	if len(cmd) == 0 {
-		return -1, fmt.Errorf("exec in container %s: empty command", id)
-	}
 	nctx := d.nsctx(ctx)
-	spec, err := a.ctr.Spec(nctx)
+	spec, err := h.ctr.Spec(nctx)
 	if err != nil {
 		return -1, fmt.Errorf("exec in container %s: %w", id, err)
 	}
@@ -49,7 +47,7 @@ func (d *Driver) Exec(ctx context.Context, id runtime.ContainerID, cmd []string,
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	execID := "exec-" + hex.EncodeToString(b)
-	p, err := a.task.Exec(nctx, execID, &pspec,
+	p, err := h.task.Exec(nctx, execID, &pspec,
 		cio.NewCreator(cio.WithStreams(stdin, stdout, stderr), cio.WithFIFODir(d.fifoDir())))
 	if err != nil {
 		if errdefs.IsNotFound(err) || errdefs.IsFailedPrecondition(err) {
@@ -62,7 +60,7 @@ func (d *Driver) Exec(ctx context.Context, id runtime.ContainerID, cmd []string,
 		defer cancel()
 		// Waits for the output to be copied, then frees the fifos.
 		if _, err := p.Delete(dctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			d.log.Debug("cannot delete exec process", "id", a.cid, "exec", execID, "err", err)
+			d.log.Debug("cannot delete exec process", "id", h.cid, "exec", execID, "err", err)
 		}
 	}()
 	// Waited on the driver's context: ctx ending must kill the process,

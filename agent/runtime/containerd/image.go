@@ -75,7 +75,7 @@ func (d *Driver) unpack(ctx context.Context, img client.Image) error {
 // digests as they are written, and images that cannot be unpacked are
 // deleted again.
 func (d *Driver) ImportImage(ctx context.Context, r io.Reader) ([]string, error) {
-	if err := d.closedErr(); err != nil {
+	if err := d.life.Closed(); err != nil {
 		return nil, err
 	}
 	ctx = d.nsctx(ctx)

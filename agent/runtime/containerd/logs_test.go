@@ -18,8 +18,8 @@ import (
 // across rotations.
 func TestLogRotation(t *testing.T) {
 	// About 80 bytes a line, one every 5 ms or more: a rotation every 200 ms
-	// or so, slower than a follower's poll (logPoll), as it must be for the
-	// follower to see every rotated part.
+	// or so, slower than a follower's poll (internal/logfile), as it must
+	// be for the follower to see every rotated part.
 	const lines, maxBytes = 150, 3000
 	cfg := testConfig(t)
 	cfg.MaxLogBytes = maxBytes
@@ -88,10 +88,10 @@ func TestLogRotation(t *testing.T) {
 	if seen != lines {
 		t.Logf("%d lines lost to copy-truncate", lines-seen)
 	}
-	if _, err := os.Stat(d.logPath(st.ID) + ".1"); err != nil {
+	if _, err := os.Stat(d.files.Log(st.ID) + ".1"); err != nil {
 		t.Fatalf("no rotated log: %v", err)
 	}
-	if fi, err := os.Stat(d.logPath(st.ID)); err != nil || fi.Size() > 3*maxBytes {
+	if fi, err := os.Stat(d.files.Log(st.ID)); err != nil || fi.Size() > 3*maxBytes {
 		t.Fatalf("log after rotations: %v, %v", fi.Size(), err)
 	}
 }

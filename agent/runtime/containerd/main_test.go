@@ -17,6 +17,7 @@ import (
 
 	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/agent/runtime/containerd/containerdtest"
+	"github.com/shoal-dev/shoal/agent/runtime/runtimetest"
 	"github.com/shoal-dev/shoal/internal/waitfor"
 )
 
@@ -161,18 +162,7 @@ func testapp(name string, args ...string) runtime.ContainerSpec {
 
 func nextEvent(t *testing.T, d runtime.Driver) runtime.Status {
 	t.Helper()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case st, ok := <-d.Events():
-		if !ok {
-			t.Fatal("events closed")
-		}
-		return st
-	case <-timer.C:
-		t.Fatal("no exit event")
-	}
-	return runtime.Status{}
+	return runtimetest.NextEvent(t, d, wait)
 }
 
 // waitExit returns the attempt's status once it has exited.

@@ -1,10 +1,7 @@
 package containerd
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/containerd/typeurl/v2"
 
 	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/runtime/internal/attempts"
 )
 
 // adopt rebuilds the driver's state from containerd and Dir: pod networks
@@ -24,7 +22,7 @@ import (
 // watched are recorded now, before anyone can List, and are not sent on
 // Events. It returns the attempts that still run, to be watched.
 func (d *Driver) adopt() ([]*attempt, error) {
-	recs, _ := filepath.Glob(filepath.Join(d.cfg.Dir, "pods", "*", "pod.json"))
+	recs, _ := filepath.Glob(filepath.Join(d.files.Pods(), "*", "pod.json"))
 	for _, path := range recs {
 		rec, err := readPodRecord(path)
 		uid := filepath.Base(filepath.Dir(path))
@@ -50,7 +48,7 @@ func (d *Driver) adopt() ([]*attempt, error) {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	var watch []*attempt
-	running := 0
+	running, adopted := 0, 0
 	for _, ctr := range ctrs {
 		info, err := ctr.Info(d.ctx, client.WithoutRefreshedMetadata)
 		if err != nil {
@@ -61,8 +59,9 @@ func (d *Driver) adopt() ([]*attempt, error) {
 			d.log.Warn("ignoring a container that is not the driver's", "id", ctr.ID())
 			continue
 		}
-		a := &attempt{cid: ctr.ID(), ctr: ctr, st: st, done: make(chan struct{})}
+		h := handle{cid: ctr.ID(), ctr: ctr}
 		task, err := ctr.Task(d.ctx, nil)
+		var stopped *client.Status // the task has exited
 		switch {
 		case err != nil && !errdefs.IsNotFound(err):
 			return nil, fmt.Errorf("container %s: task: %w", ctr.ID(), err)
@@ -72,18 +71,16 @@ func (d *Driver) adopt() ([]*attempt, error) {
 					d.log.Warn("cannot delete the task of an exited container", "id", ctr.ID(), "err", err)
 				}
 			}
-			close(a.done)
 		case err != nil: // no task and no recorded exit: the host rebooted
-			unknownExit(&a.st, d.cfg.Clock(), "the container's task was gone when the driver started (host restart?)")
-			d.saveExit(a)
-			close(a.done)
+			unknownExit(&st, d.cfg.Clock(), "the container's task was gone when the driver started (host restart?)")
+			d.saveExit(h, st)
 		default:
 			ts, err := task.Status(d.ctx)
 			if err != nil {
 				return nil, fmt.Errorf("container %s: task status: %w", ctr.ID(), err)
 			}
-			a.task = task
-			a.st.PID = int(task.Pid())
+			h.task = task
+			st.PID = int(task.Pid())
 			switch ts.Status {
 			case client.Created:
 				// Created but never started: the agent died inside Start,
@@ -92,23 +89,29 @@ func (d *Driver) adopt() ([]*attempt, error) {
 				if err := d.deleteContainer(d.ctx, ctr.ID()); err != nil {
 					d.log.Warn("cannot delete an unstarted container", "id", ctr.ID(), "err", err)
 				}
-				_ = os.Remove(d.logPath(st.ID))
+				_ = os.Remove(d.files.Log(st.ID))
 				continue
 			case client.Stopped:
-				d.recordExit(a, ts.ExitStatus, ts.ExitTime, false)
-			default: // running, paused, pausing, unknown: watched
-				watch = append(watch, a)
-				running++
-				d.log.Info("re-adopted container", append(statusAttrs(a.st), "id", a.cid)...)
+				stopped = &ts
 			}
 		}
-		d.attempts[st.ID] = a
+		// One that is not Running is adopted with its exit recorded.
+		a := d.attempts.Adopt(st, h)
+		adopted++
+		switch {
+		case stopped != nil:
+			d.recordExit(a, stopped.ExitStatus, stopped.ExitTime, false)
+		case st.Running: // running, paused, pausing, unknown: watched
+			watch = append(watch, a)
+			running++
+			d.log.Info("re-adopted container", append(attempts.Attrs(st), "id", h.cid)...)
+		}
 		if d.pods[st.ID.PodUID] == nil {
 			d.pods[st.ID.PodUID] = &podNet{}
 		}
 	}
 	if len(ctrs) > 0 || len(recs) > 0 {
-		d.log.Info("scanned runtime state", "containers", len(d.attempts), "running", running, "podNetworks", len(recs))
+		d.log.Info("scanned runtime state", "containers", adopted, "running", running, "podNetworks", len(recs))
 	}
 	return watch, nil
 }
@@ -120,23 +123,21 @@ func (d *Driver) watch(a *attempt, exitc <-chan client.ExitStatus) {
 	backoff := rewaitBackoff
 	for {
 		if exitc == nil {
-			c, err := a.task.Wait(d.ctx)
+			c, err := a.Data.task.Wait(d.ctx)
 			switch {
 			case err == nil:
 				exitc = c
-			case d.closedErr() != nil:
+			case d.life.Closed() != nil:
 				return
 			case errdefs.IsNotFound(err):
 				// The task is gone without an exit we saw (containerd lost
 				// its state).
-				d.mu.Lock()
-				st := a.st
-				d.mu.Unlock()
+				st := d.attempts.StatusOf(a)
 				unknownExit(&st, d.cfg.Clock(), "the container's task vanished from containerd")
-				d.finish(a, st, true)
+				d.attempts.Finish(a, st, true)
 				return
 			default:
-				d.log.Warn("cannot wait on container; retrying", "id", a.cid, "err", err)
+				d.log.Warn("cannot wait on container; retrying", "id", a.Data.cid, "err", err)
 				if !d.pause(&backoff) {
 					return
 				}
@@ -149,10 +150,10 @@ func (d *Driver) watch(a *attempt, exitc <-chan client.ExitStatus) {
 				d.recordExit(a, es.ExitCode(), es.ExitTime(), true)
 				return
 			}
-			if d.closedErr() != nil {
+			if d.life.Closed() != nil {
 				return
 			}
-			d.log.Warn("lost the wait on container; waiting again", "id", a.cid, "err", es.Error())
+			d.log.Warn("lost the wait on container; waiting again", "id", a.Data.cid, "err", es.Error())
 			exitc = nil
 			if !d.pause(&backoff) {
 				return
@@ -182,50 +183,36 @@ func (d *Driver) pause(backoff *time.Duration) bool {
 // emit, onto Events. If the driver closes midway the task stays stopped in
 // containerd and the next driver records it.
 func (d *Driver) recordExit(a *attempt, code uint32, at time.Time, emit bool) {
-	d.mu.Lock()
-	st := a.st
-	d.mu.Unlock()
+	st := d.attempts.StatusOf(a)
 	if code == client.UnknownExitStatus && at.IsZero() {
 		unknownExit(&st, d.cfg.Clock(), "containerd reported no exit status")
 	} else {
-		exitStatus(&st, code, at, code != 0 && d.oomKilled(a.task))
+		exitStatus(&st, code, at, code != 0 && d.oomKilled(a.Data.task))
 	}
-	if !d.saveExit(&attempt{ctr: a.ctr, cid: a.cid, st: st}) {
+	if !d.saveExit(a.Data, st) {
 		return
 	}
-	if _, err := a.task.Delete(d.ctx); err != nil && !errdefs.IsNotFound(err) {
-		if d.closedErr() != nil {
+	if _, err := a.Data.task.Delete(d.ctx); err != nil && !errdefs.IsNotFound(err) {
+		if d.life.Closed() != nil {
 			return
 		}
-		d.log.Warn("cannot delete the task of an exited container", "id", a.cid, "err", err)
+		d.log.Warn("cannot delete the task of an exited container", "id", a.Data.cid, "err", err)
 	}
-	d.finish(a, st, emit)
+	d.attempts.Finish(a, st, emit)
 }
 
-// saveExit writes a's exit into its container's labels; false if the
+// saveExit writes the exit in st into the container's labels; false if the
 // driver closed meanwhile.
-func (d *Driver) saveExit(a *attempt) bool {
-	if _, err := a.ctr.SetLabels(d.ctx, exitLabels(a.st)); err != nil {
-		if d.closedErr() != nil {
+func (d *Driver) saveExit(h handle, st runtime.Status) bool {
+	if _, err := h.ctr.SetLabels(d.ctx, exitLabels(st)); err != nil {
+		if d.life.Closed() != nil {
 			return false
 		}
 		// The status stays right in memory; a new driver would find the
 		// task deleted without a recorded exit and report it Unknown.
-		d.log.Warn("cannot record a container's exit in containerd", "id", a.cid, "err", err)
+		d.log.Warn("cannot record a container's exit in containerd", "id", h.cid, "err", err)
 	}
 	return true
-}
-
-// finish makes the exit visible: status, done, Events.
-func (d *Driver) finish(a *attempt, st runtime.Status, emit bool) {
-	d.mu.Lock()
-	a.st = st
-	d.mu.Unlock()
-	close(a.done)
-	d.log.Info("container exited", append(statusAttrs(st), "exitCode", st.ExitCode, "reason", st.Reason)...)
-	if emit {
-		d.events.Push(st)
-	}
 }
 
 // oomKilled tells whether the kernel's OOM killer killed a process in the
@@ -250,77 +237,4 @@ func (d *Driver) oomKilled(t client.Task) bool {
 		return s.GetMemoryEvents().GetOomKill() > 0
 	}
 	return false
-}
-
-// rotator copy-truncates logs of running attempts above MaxLogBytes.
-func (d *Driver) rotator() {
-	defer d.wg.Done()
-	tick := time.NewTicker(d.cfg.LogCheckInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-d.stop:
-			return
-		case <-tick.C:
-		}
-		d.mu.Lock()
-		var running []*attempt
-		var paths []string
-		for id, a := range d.attempts {
-			if !a.starting && a.st.Running {
-				running = append(running, a)
-				paths = append(paths, d.logPath(id))
-			}
-		}
-		d.mu.Unlock()
-		for i, a := range running {
-			fi, err := os.Stat(paths[i])
-			if err != nil || fi.Size() <= d.cfg.MaxLogBytes {
-				continue
-			}
-			a.logMu.Lock()
-			err = rotate(paths[i])
-			a.logMu.Unlock()
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				d.log.Warn("cannot rotate container log", "path", paths[i], "err", err)
-			}
-		}
-	}
-}
-
-// rotate copies path to path.1 (replaced atomically) and truncates path.
-// The shim writes with O_APPEND, so after the truncate it writes at the
-// new end, 0. Copying again until the file stops growing (a few rounds at
-// most) narrows the window in which new bytes are lost to the instant
-// between the last read and the truncate.
-func rotate(path string) error {
-	src, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	for range 4 {
-		n, err := io.Copy(tmp, src) // from where the last round stopped
-		if err != nil {
-			tmp.Close()
-			return err
-		}
-		if n == 0 {
-			break
-		}
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	// Rename before truncate: a crash in between duplicates lines rather
-	// than losing them.
-	if err := os.Rename(tmp.Name(), path+".1"); err != nil {
-		return err
-	}
-	return os.Truncate(path, 0)
 }

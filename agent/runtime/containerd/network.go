@@ -15,6 +15,8 @@ import (
 	cnitypes100 "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/runtime/internal/atomicfile"
+	"github.com/shoal-dev/shoal/agent/runtime/internal/layout"
 )
 
 // cniVersion of the configurations the driver writes; Debian's plugins
@@ -84,7 +86,7 @@ func confList(dir string, conf map[string]any) (*libcni.NetworkConfigList, error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(dir, list.Name+".conflist"), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, list.Name+".conflist"), append(b, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	return list, nil
@@ -151,7 +153,7 @@ type podNet struct {
 // SetupPodNetwork creates the pod's network namespace and attaches it with
 // CNI, unless that is done; it returns the pod's IP.
 func (d *Driver) SetupPodNetwork(ctx context.Context, pod runtime.Pod) (netip.Addr, error) {
-	if !validName(pod.UID) {
+	if !layout.ValidName(pod.UID) {
 		return netip.Addr{}, fmt.Errorf("pod %q: uid %q is not a valid name", pod.Name, pod.UID)
 	}
 	pn, err := d.podNet(pod.UID)
@@ -181,11 +183,11 @@ func (d *Driver) ensureNetwork(ctx context.Context, pod runtime.Pod, pn *podNet)
 
 // podNet returns the pod's entry, creating it.
 func (d *Driver) podNet(uid string) (*podNet, error) {
+	if err := d.life.Closed(); err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return nil, runtime.ErrClosed
-	}
 	pn := d.pods[uid]
 	if pn == nil {
 		pn = &podNet{}
@@ -197,7 +199,7 @@ func (d *Driver) podNet(uid string) (*podNet, error) {
 // setupNetwork makes the namespace, attaches it and writes pod.json and
 // the pod's /etc/hosts. On error nothing is left.
 func (d *Driver) setupNetwork(ctx context.Context, pod runtime.Pod) (rec *podRecord, err error) {
-	dir := d.podDir(pod.UID)
+	dir := d.files.Pod(pod.UID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -220,14 +222,14 @@ func (d *Driver) setupNetwork(ctx context.Context, pod runtime.Pod) (rec *podRec
 		return nil, err
 	}
 	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", rec.IP, hostname(pod))
-	if err := writeAtomic(d.hostsPath(pod.UID), []byte(hosts), 0o644); err != nil {
+	if err := atomicfile.Write(d.hostsPath(pod.UID), []byte(hosts), 0o644); err != nil {
 		return nil, err
 	}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(d.podRecordPath(pod.UID), append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(d.podRecordPath(pod.UID), append(b, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	return rec, nil

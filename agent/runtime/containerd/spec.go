@@ -42,7 +42,7 @@ func (d *Driver) specOpts(ctx context.Context, img client.Image, pod runtime.Pod
 		oci.WithHostname(hostname(pod)),
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: rec.NetNS}),
 		oci.WithMounts([]specs.Mount{
-			{Destination: "/etc/resolv.conf", Type: "bind", Source: d.resolvConfPath(pod.UID), Options: []string{"rbind", "ro"}},
+			{Destination: "/etc/resolv.conf", Type: "bind", Source: d.files.ResolvConf(pod.UID), Options: []string{"rbind", "ro"}},
 			{Destination: "/etc/hosts", Type: "bind", Source: d.hostsPath(pod.UID), Options: []string{"rbind", "ro"}},
 		}),
 	}

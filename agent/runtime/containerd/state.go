@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/runtime/internal/layout"
 )
 
 // Labels on every containerd container of the driver. They are the
@@ -37,24 +38,6 @@ const (
 var identifierRE = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$`)
 
 func validIdentifier(s string) bool { return len(s) <= 76 && identifierRE.MatchString(s) }
-
-// validName is what a pod uid or container name must be to name a
-// directory of the driver.
-func validName(s string) bool {
-	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
-}
-
-func checkID(id runtime.ContainerID) error {
-	switch {
-	case !validName(id.PodUID):
-		return fmt.Errorf("container %s: pod uid %q is not a valid name", id, id.PodUID)
-	case !validName(id.Name):
-		return fmt.Errorf("container %s: name %q is not a valid name", id, id.Name)
-	case id.Attempt < 0:
-		return fmt.Errorf("container %s: attempt %d is negative", id, id.Attempt)
-	}
-	return nil
-}
 
 func shortHash(s string, n int) string {
 	sum := sha256.Sum256([]byte(s))
@@ -117,7 +100,7 @@ func statusFromLabels(labels map[string]string, created time.Time) (st runtime.S
 		return st, false, false
 	}
 	st.ID = runtime.ContainerID{PodUID: labels[labelPodUID], Name: labels[labelContainer], Attempt: attempt}
-	if checkID(st.ID) != nil {
+	if layout.CheckID(st.ID) != nil {
 		return st, false, false
 	}
 	st.Pod = runtime.Pod{UID: st.ID.PodUID, Namespace: labels[labelPodNamespace], Name: labels[labelPodName]}
@@ -164,26 +147,13 @@ func unknownExit(st *runtime.Status, at time.Time, msg string) {
 	st.Reason, st.Message = runtime.ReasonUnknown, msg
 }
 
-// Files under Dir.
-
-func (d *Driver) podDir(uid string) string { return filepath.Join(d.cfg.Dir, "pods", uid) }
-
-func (d *Driver) containerDir(id runtime.ContainerID) string {
-	return filepath.Join(d.podDir(id.PodUID), id.Name)
-}
-
-func (d *Driver) logPath(id runtime.ContainerID) string {
-	return filepath.Join(d.containerDir(id), strconv.Itoa(id.Attempt)+".log")
-}
-
-// Pod-level files have a dot in their names: container names (DNS labels)
-// never do, so they cannot collide with a container's directory.
-func (d *Driver) podRecordPath(uid string) string { return filepath.Join(d.podDir(uid), "pod.json") }
-func (d *Driver) netnsPath(uid string) string     { return filepath.Join(d.podDir(uid), "net.ns") }
-func (d *Driver) resolvConfPath(uid string) string {
-	return filepath.Join(d.podDir(uid), "resolv.conf")
-}
-func (d *Driver) hostsPath(uid string) string { return filepath.Join(d.podDir(uid), "etc.hosts") }
+// Files under Dir besides layout's (the pod's directory and resolv.conf,
+// the attempts' logs). Pod-level files have a dot in their names:
+// container names (DNS labels) never do, so they cannot collide with a
+// container's directory.
+func (d *Driver) podRecordPath(uid string) string { return filepath.Join(d.files.Pod(uid), "pod.json") }
+func (d *Driver) netnsPath(uid string) string     { return filepath.Join(d.files.Pod(uid), "net.ns") }
+func (d *Driver) hostsPath(uid string) string     { return filepath.Join(d.files.Pod(uid), "etc.hosts") }
 
 // podRecord is a pod's network as kept in pod.json.
 type podRecord struct {
@@ -204,31 +174,4 @@ func readPodRecord(path string) (*podRecord, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
-}
-
-// writeAtomic replaces the file at path with b (tmp, fsync, rename), so a
-// reader sees the old content or the new, never a part.
-func writeAtomic(path string, b []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -52,6 +52,10 @@
 // last copy and the truncate are lost; that is the price of keeping the
 // child's fd valid across rotations and agent restarts.
 //
+// The file layout, the log files (rotation and following readers) and the
+// bookkeeping of attempts (statuses, Events, the Stop sequence) are shared
+// with the containerd driver, in packages under agent/runtime/internal.
+//
 // The package must not decide restarts, probes or back-off: that is the
 // kubelet's job. Close stops the driver's goroutines and never the
 // containers.

@@ -21,16 +21,11 @@ const execWaitDelay = 2 * time.Second
 // Stop does not reach it). ctx ending kills that group. The exit code is
 // 128+signal when a signal killed it.
 func (d *Driver) Exec(ctx context.Context, id runtime.ContainerID, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	_, rec, err := d.lookup(id)
+	a, err := d.attempts.ExecTarget(id, cmd)
 	if err != nil {
 		return -1, err
 	}
-	if rec.Exited {
-		return -1, fmt.Errorf("exec in container %s: %w", id, runtime.ErrNotRunning)
-	}
-	if len(cmd) == 0 {
-		return -1, fmt.Errorf("exec in container %s: empty command", id)
-	}
+	rec := &a.Data
 	path, _ := pathOf(rec.Env)
 	bin, err := lookPath(cmd[0], path, rec.WorkDir)
 	if err != nil {

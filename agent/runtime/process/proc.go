@@ -174,8 +174,3 @@ func pathOf(env []string) (string, bool) {
 	}
 	return "", false
 }
-
-// validName reports whether s can be a single path element of ours.
-func validName(s string) bool {
-	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
-}

@@ -20,6 +20,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/runtime/internal/layout"
+	"github.com/shoal-dev/shoal/agent/runtime/runtimetest"
 	"github.com/shoal-dev/shoal/internal/waitfor"
 )
 
@@ -116,18 +118,7 @@ func waitExited(t *testing.T, d *Driver, id runtime.ContainerID) runtime.Status 
 
 func nextEvent(t *testing.T, d *Driver) runtime.Status {
 	t.Helper()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case st, ok := <-d.Events():
-		if !ok {
-			t.Fatal("events channel closed")
-		}
-		return st
-	case <-timer.C:
-		t.Fatal("no exit event")
-	}
-	return runtime.Status{}
+	return runtimetest.NextEvent(t, d, wait)
 }
 
 func readAll(t *testing.T, d *Driver, id runtime.ContainerID) string {
@@ -229,7 +220,7 @@ func TestStopKillsWholeGroupAndLeftovers(t *testing.T) {
 	if ex.ExitCode != 0 || ex.Reason != runtime.ReasonCompleted {
 		t.Fatalf("status = %+v", ex)
 	}
-	b, err := os.ReadFile(filepath.Join(d.containerDir(st.ID), "child"))
+	b, err := os.ReadFile(filepath.Join(d.files.Container(st.ID), "child"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,9 +266,9 @@ func TestStartErrors(t *testing.T) {
 			if sts, _ := d.List(); len(sts) != 0 {
 				t.Fatalf("a failed start left %+v", sts)
 			}
-			if validName(tt.pod.UID) && validName(tt.spec.Name) {
+			if layout.ValidName(tt.pod.UID) && layout.ValidName(tt.spec.Name) {
 				id := runtime.ContainerID{PodUID: tt.pod.UID, Name: tt.spec.Name}
-				for _, p := range []string{d.logPath(id), d.statePath(id)} {
+				for _, p := range []string{d.files.Log(id), d.statePath(id)} {
 					if _, err := os.Stat(p); err == nil {
 						t.Errorf("a failed start left %s", p)
 					}
@@ -331,7 +322,7 @@ func TestEnvAndWorkingDir(t *testing.T) {
 			if tt.wantDir != "" {
 				want := tt.wantDir
 				if !filepath.IsAbs(want) {
-					want = filepath.Join(d.podDir(testPod.UID), want)
+					want = filepath.Join(d.files.Pod(testPod.UID), want)
 				}
 				want, _ = filepath.EvalSymlinks(want)
 				if got := strings.TrimSpace(out); got != want {
@@ -415,7 +406,7 @@ func TestLogs(t *testing.T) {
 		if line, err := br.ReadString('\n'); line != "first\n" {
 			t.Fatalf("first line = %q, %v", line, err)
 		}
-		if err := os.WriteFile(filepath.Join(d.containerDir(st.ID), "gate"), nil, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d.files.Container(st.ID), "gate"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		rest, err := io.ReadAll(br) // ends with io.EOF once the attempt has exited
@@ -469,8 +460,8 @@ func TestLogRotation(t *testing.T) {
 
 	// A follower from the start sees the lines once, in order, across
 	// rotations. Copy-truncate may lose a line written in the instant
-	// between the last copy and the truncate (see rotate), so a few may be
-	// missing, never repeated or reordered.
+	// between the last copy and the truncate (see internal/logfile), so a
+	// few may be missing, never repeated or reordered.
 	r, err := d.Logs(t.Context(), st.ID, true)
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +483,7 @@ func TestLogRotation(t *testing.T) {
 		t.Logf("%d lines lost to copy-truncate", lines-seen)
 	}
 
-	path := d.logPath(st.ID)
+	path := d.files.Log(st.ID)
 	waitfor.Cond(t, wait, "the log to be rotated below the limit", func() (bool, string) {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -517,7 +508,7 @@ func TestExec(t *testing.T) {
 	spec.Env = []string{"FOO=bar"}
 	spec.WorkingDir = "work"
 	st := start(t, d, spec, 0)
-	workDir, err := filepath.EvalSymlinks(filepath.Join(d.podDir(testPod.UID), "work"))
+	workDir, err := filepath.EvalSymlinks(filepath.Join(d.files.Pod(testPod.UID), "work"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +568,7 @@ func TestRemove(t *testing.T) {
 	if err := d.Remove(st.ID); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{d.logPath(st.ID), d.statePath(st.ID)} {
+	for _, p := range []string{d.files.Log(st.ID), d.statePath(st.ID)} {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still there: %v", p, err)
 		}
@@ -605,7 +596,7 @@ func TestRemovePod(t *testing.T) {
 	if sts, _ := d.List(); len(sts) != 0 {
 		t.Fatalf("list after RemovePod = %+v", sts)
 	}
-	if _, err := os.Stat(d.podDir(testPod.UID)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(d.files.Pod(testPod.UID)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("pod dir: %v, want it gone", err)
 	}
 	for _, st := range []runtime.Status{a, b} {
@@ -750,7 +741,7 @@ func statusEqual(a, b runtime.Status) bool {
 
 func TestReadoptionUnknown(t *testing.T) {
 	dir := t.TempDir()
-	writer := &Driver{cfg: Config{Dir: dir}}
+	writer := &Driver{cfg: Config{Dir: dir}, files: layout.Dir(dir)}
 
 	// A process that is gone (reaped by someone else).
 	dead := exec.Command("true")
@@ -770,7 +761,7 @@ func TestReadoptionUnknown(t *testing.T) {
 	for i := range recs {
 		recs[i].Pod = testPod
 		recs[i].StartedAt = time.Now()
-		if err := os.MkdirAll(writer.containerDir(recs[i].id()), 0o755); err != nil {
+		if err := os.MkdirAll(writer.files.Container(recs[i].id()), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := writer.writeRecord(&recs[i]); err != nil {

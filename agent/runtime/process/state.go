@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/runtime"
+	"github.com/shoal-dev/shoal/agent/runtime/internal/atomicfile"
 )
 
 // record is an attempt's state as kept in <attempt>.json. It carries what
@@ -57,25 +58,7 @@ func (r *record) status() runtime.Status {
 	}
 }
 
-func (d *Driver) podDir(uid string) string { return filepath.Join(d.cfg.Dir, "pods", uid) }
-
-func (d *Driver) containerDir(id runtime.ContainerID) string {
-	return filepath.Join(d.podDir(id.PodUID), id.Name)
-}
-
-func (d *Driver) logPath(id runtime.ContainerID) string {
-	return filepath.Join(d.containerDir(id), strconv.Itoa(id.Attempt)+".log")
-}
-
-func (d *Driver) statePath(id runtime.ContainerID) string {
-	return filepath.Join(d.containerDir(id), strconv.Itoa(id.Attempt)+".json")
-}
-
-// resolvConfPath is the pod's resolv.conf, named to its containers by
-// ResolvConfEnv.
-func (d *Driver) resolvConfPath(uid string) string {
-	return filepath.Join(d.podDir(uid), "resolv.conf")
-}
+func (d *Driver) statePath(id runtime.ContainerID) string { return d.files.Attempt(id, ".json") }
 
 // writeRecord replaces the attempt's record atomically (tmp, fsync, rename).
 func (d *Driver) writeRecord(r *record) error {
@@ -83,41 +66,14 @@ func (d *Driver) writeRecord(r *record) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(d.statePath(r.id()), append(b, '\n'), 0o600)
-}
-
-// writeAtomic replaces the file at path with b (tmp, fsync, rename), so a
-// reader sees the old content or the new, never a part.
-func writeAtomic(path string, b []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(d.statePath(r.id()), append(b, '\n'), 0o600)
 }
 
 // loadRecords reads every attempt record under Dir/pods. Unreadable or
 // inconsistent records are logged and skipped; leftover temporary files of
 // an interrupted write are deleted.
 func (d *Driver) loadRecords() ([]*record, error) {
-	ctrDirs, err := filepath.Glob(filepath.Join(d.cfg.Dir, "pods", "*", "*"))
+	ctrDirs, err := filepath.Glob(filepath.Join(d.files.Pods(), "*", "*"))
 	if err != nil {
 		return nil, err
 	}

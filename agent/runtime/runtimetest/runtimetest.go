@@ -78,7 +78,7 @@ func Run(t *testing.T, s Suite) {
 		if again, err := d.Stop(t.Context(), st.ID, wait); err != nil || again.Running || again.ExitCode != stopped.ExitCode {
 			t.Fatalf("second stop = %+v, %v; want %+v", again, err, stopped)
 		}
-		ev := next(t, d)
+		ev := NextEvent(t, d, wait)
 		if ev.ID != st.ID || ev.Running {
 			t.Fatalf("event = %+v", ev)
 		}
@@ -215,9 +215,11 @@ func open(t *testing.T, s Suite) runtime.Driver {
 	return d
 }
 
-func next(t *testing.T, d runtime.Driver) runtime.Status {
+// NextEvent returns the next status on d's Events, failing t if none comes
+// within timeout or Events is closed.
+func NextEvent(t *testing.T, d runtime.Driver, timeout time.Duration) runtime.Status {
 	t.Helper()
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case st, ok := <-d.Events():

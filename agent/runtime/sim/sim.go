@@ -9,17 +9,16 @@
 package sim
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/runtime"
-	"github.com/shoal-dev/shoal/agent/runtime/internal/queue"
+	"github.com/shoal-dev/shoal/agent/runtime/internal/attempts"
+	"github.com/shoal-dev/shoal/agent/runtime/internal/lifecycle"
 )
 
 // Name is the driver's name for --runtime.
@@ -53,12 +52,8 @@ type Driver struct {
 	mu       sync.Mutex
 	attempts map[runtime.ContainerID]*runtime.Status
 	nextPID  int
-	closed   bool
 
-	stop   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
-	events *queue.Queue
+	life *lifecycle.Life // Events, and closed
 }
 
 var _ runtime.Driver = (*Driver)(nil)
@@ -71,36 +66,23 @@ func NewWithConfig(cfg Config) *Driver {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	d := &Driver{
+	return &Driver{
 		clock:    cfg.Clock,
 		attempts: make(map[runtime.ContainerID]*runtime.Status),
 		nextPID:  firstPID,
-		stop:     make(chan struct{}),
+		life:     lifecycle.New(context.Background()),
 	}
-	d.events = queue.New(d.stop)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		d.events.Run()
-	}()
-	return d
 }
 
 // Name returns "sim".
 func (d *Driver) Name() string { return Name }
 
 // Events delivers every exit (Stop, Exit, RemovePod) of a running attempt.
-func (d *Driver) Events() <-chan runtime.Status { return d.events.Out() }
+func (d *Driver) Events() <-chan runtime.Status { return d.life.Events() }
 
 // Close stops the event goroutine and closes Events.
 func (d *Driver) Close() error {
-	d.once.Do(func() {
-		d.mu.Lock()
-		d.closed = true
-		d.mu.Unlock()
-		close(d.stop)
-		d.wg.Wait()
-	})
+	d.life.Close(nil)
 	return nil
 }
 
@@ -115,8 +97,8 @@ func (d *Driver) Start(ctx context.Context, pod runtime.Pod, c runtime.Container
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return runtime.Status{}, runtime.ErrClosed
+	if err := d.life.Closed(); err != nil {
+		return runtime.Status{}, err
 	}
 	if d.attempts[id] != nil {
 		return runtime.Status{}, fmt.Errorf("start container %s: %w", id, runtime.ErrExists)
@@ -129,8 +111,8 @@ func (d *Driver) Start(ctx context.Context, pod runtime.Pod, c runtime.Container
 
 // get returns the attempt, with d.mu held.
 func (d *Driver) get(id runtime.ContainerID) (*runtime.Status, error) {
-	if d.closed {
-		return nil, runtime.ErrClosed
+	if err := d.life.Closed(); err != nil {
+		return nil, err
 	}
 	st := d.attempts[id]
 	if st == nil {
@@ -148,7 +130,7 @@ func (d *Driver) exit(st *runtime.Status, code int) {
 	if code != 0 {
 		st.Reason = runtime.ReasonError
 	}
-	d.events.Push(*st)
+	d.life.Emit(*st)
 }
 
 // Stop marks the attempt exited with code 0 at once; grace is not waited.
@@ -194,20 +176,16 @@ func (d *Driver) Status(id runtime.ContainerID) (runtime.Status, error) {
 
 // List returns every attempt, ordered by pod uid, name, attempt.
 func (d *Driver) List() ([]runtime.Status, error) {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil, runtime.ErrClosed
+	if err := d.life.Closed(); err != nil {
+		return nil, err
 	}
+	d.mu.Lock()
 	out := make([]runtime.Status, 0, len(d.attempts))
 	for _, st := range d.attempts {
 		out = append(out, *st)
 	}
 	d.mu.Unlock()
-	slices.SortFunc(out, func(x, y runtime.Status) int {
-		return cmp.Or(cmp.Compare(x.ID.PodUID, y.ID.PodUID), cmp.Compare(x.ID.Name, y.ID.Name),
-			cmp.Compare(x.ID.Attempt, y.ID.Attempt))
-	})
+	attempts.SortStatuses(out)
 	return out, nil
 }
 
@@ -230,8 +208,8 @@ func (d *Driver) Remove(id runtime.ContainerID) error {
 func (d *Driver) RemovePod(ctx context.Context, podUID string, grace time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return runtime.ErrClosed
+	if err := d.life.Closed(); err != nil {
+		return err
 	}
 	for id, st := range d.attempts {
 		if id.PodUID == podUID {
