@@ -57,26 +57,28 @@ part() {
 	fi
 }
 
+# program PART NAME: build e2e/bench/NAME and run it as part PART.
+program() {
+	go build -o "$work/$2" "./e2e/bench/$2"
+	part "$1" "$work/$2"
+}
+
 for p in $parts; do
 	case $p in
 	store)
 		part store bash e2e/bench/store.sh
 		;;
 	placement)
-		go build -o "$work/schedbench" ./e2e/bench/schedbench
-		part placement "$work/schedbench"
+		program placement schedbench
 		;;
 	podstart)
-		go build -o "$work/podstart" ./e2e/bench/podstart
-		part podstart "$work/podstart"
+		program podstart podstart
 		;;
 	dns)
-		go build -o "$work/dnsbench" ./e2e/bench/dnsbench
-		part dns "$work/dnsbench"
+		program dns dnsbench
 		;;
 	proxy)
-		go build -o "$work/proxybench" ./e2e/bench/proxybench
-		part proxy "$work/proxybench"
+		program proxy proxybench
 		;;
 	*)
 		echo "all.sh: unknown part $p in SHOAL_BENCH_PARTS (store, placement, podstart, dns, proxy)" >&2

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 )
 
 // The reference is built from source at a pinned version, once: the binary
@@ -48,7 +50,7 @@ func buildCoreDNS(ctx context.Context, out io.Writer) (string, error) {
 	cmd.Dir = tmp
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s@%s: %w\n%s", corednsModule, corednsVersion, err, tail(b, 3000))
+		return "", fmt.Errorf("go install %s@%s: %w\n%s", corednsModule, corednsVersion, err, proc.Last(b, 3000))
 	}
 	if err := os.Rename(filepath.Join(tmp, "coredns"), bin); err != nil {
 		return "", err

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 )
 
 // perfResult is what one dnsperf run reports.
@@ -142,7 +144,7 @@ func (p perfRun) run(ctx context.Context) (perfResult, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return perfResult{}, fmt.Errorf("%s %s: %w\n%s%s", p.bin, strings.Join(p.args(), " "), err, errb.String(), tail(out.Bytes(), 2000))
+		return perfResult{}, fmt.Errorf("%s %s: %w\n%s%s", p.bin, strings.Join(p.args(), " "), err, errb.String(), proc.Last(out.Bytes(), 2000))
 	}
 	r, err := parseDnsperf(out.Bytes())
 	if err != nil {
@@ -152,11 +154,4 @@ func (p perfRun) run(ctx context.Context) (perfResult, error) {
 		return r, fmt.Errorf("dnsperf against %s:%d: %d of %d queries completed, response codes %s", p.server, p.port, r.Completed, r.Sent, r.Rcodes)
 	}
 	return r, nil
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }

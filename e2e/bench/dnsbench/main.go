@@ -39,17 +39,18 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
 
 	"github.com/shoal-dev/shoal/client"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/cli"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/knob"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/poll"
 	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
@@ -75,66 +76,31 @@ type config struct {
 	probeRate                        int
 }
 
-func main() {
-	cfg, err := parseConfig(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "dnsbench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg, os.Stdout, os.Stderr)
-	if ctx.Err() != nil {
-		err = fmt.Errorf("interrupted; every process it started is stopped: %w", err)
-	}
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "dnsbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("dnsbench", cli.Stopped, parseConfig, run) }
 
 func parseConfig(args []string) (config, error) {
 	cfg := config{shoalBin: "bin/shoal", dnsperfBin: "dnsperf", dir: os.TempDir(), cache: true,
 		services: 1000, reps: 3, port: 10053, clients: 8, threads: 2, outstanding: 100,
 		seconds: 10 * time.Second, probeDuration: 5 * time.Second, probeRate: 2000}
-	env := func(name, def string) string {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	ints := map[string]*int{
+	if err := knob.Ints(map[string]*int{
 		"SHOAL_BENCH_DNS_SERVICES": &cfg.services, "SHOAL_BENCH_REPS": &cfg.reps, "SHOAL_BENCH_DNS_PORT": &cfg.port,
 		"SHOAL_BENCH_DNS_CLIENTS": &cfg.clients, "SHOAL_BENCH_DNS_THREADS": &cfg.threads,
 		"SHOAL_BENCH_DNS_OUTSTANDING": &cfg.outstanding, "SHOAL_BENCH_DNS_PROBE_QPS": &cfg.probeRate,
+	}); err != nil {
+		return cfg, err
 	}
-	for name, dst := range ints {
-		if v := os.Getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return cfg, fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-			*dst = n
-		}
-	}
-	for name, dst := range map[string]*time.Duration{"SHOAL_BENCH_SECONDS": &cfg.seconds, "SHOAL_BENCH_DNS_PROBE_SECONDS": &cfg.probeDuration} {
-		if v := os.Getenv(name); v != "" {
-			d, err := parseSeconds(v)
-			if err != nil {
-				return cfg, fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-			*dst = d
-		}
+	if err := knob.Seconds(map[string]*time.Duration{"SHOAL_BENCH_SECONDS": &cfg.seconds, "SHOAL_BENCH_DNS_PROBE_SECONDS": &cfg.probeDuration}); err != nil {
+		return cfg, err
 	}
 	if v := os.Getenv("SHOAL_BENCH_DNS_CACHE"); v != "" {
 		cfg.cache = v == "1"
 	}
 	fs := flag.NewFlagSet("dnsbench", flag.ContinueOnError)
-	fs.StringVar(&cfg.shoalBin, "shoal", env("SHOAL_BIN", cfg.shoalBin), "shoal binary (env SHOAL_BIN)")
+	fs.StringVar(&cfg.shoalBin, "shoal", knob.Env("SHOAL_BIN", cfg.shoalBin), "shoal binary (env SHOAL_BIN)")
 	fs.StringVar(&cfg.corednsBin, "coredns", os.Getenv("SHOAL_COREDNS_BIN"),
 		"coredns binary (env SHOAL_COREDNS_BIN; default: built once with go install "+corednsModule+"@"+corednsVersion+" into the cache)")
-	fs.StringVar(&cfg.dnsperfBin, "dnsperf", env("SHOAL_DNSPERF_BIN", cfg.dnsperfBin), "dnsperf binary (env SHOAL_DNSPERF_BIN; Debian package dnsperf)")
-	fs.StringVar(&cfg.dir, "dir", env("SHOAL_BENCH_DIR", cfg.dir), "where to make the temporary directory (env SHOAL_BENCH_DIR)")
+	fs.StringVar(&cfg.dnsperfBin, "dnsperf", knob.Env("SHOAL_DNSPERF_BIN", cfg.dnsperfBin), "dnsperf binary (env SHOAL_DNSPERF_BIN; Debian package dnsperf)")
+	fs.StringVar(&cfg.dir, "dir", knob.Env("SHOAL_BENCH_DIR", cfg.dir), "where to make the temporary directory (env SHOAL_BENCH_DIR)")
 	fs.BoolVar(&cfg.keep, "keep", os.Getenv("SHOAL_BENCH_KEEP") == "1", "keep data directories and logs (env SHOAL_BENCH_KEEP=1)")
 	fs.BoolVar(&cfg.cache, "cache", cfg.cache, "also run CoreDNS with the cache plugin (env SHOAL_BENCH_DNS_CACHE=0 turns it off)")
 	fs.IntVar(&cfg.services, "services", cfg.services, "services, and A records in the zone (env SHOAL_BENCH_DNS_SERVICES)")
@@ -162,14 +128,6 @@ func parseConfig(args []string) (config, error) {
 	return cfg, nil
 }
 
-// parseSeconds reads "10" as ten seconds, or a Go duration such as "1m".
-func parseSeconds(v string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(n * float64(time.Second)), nil
-	}
-	return time.ParseDuration(v)
-}
-
 // server is one DNS server under test.
 type server struct {
 	name string // shoal, coredns, coredns+cache
@@ -181,11 +139,8 @@ type server struct {
 func (s *server) addr() string { return net.JoinHostPort(s.ip, strconv.Itoa(s.port)) }
 
 func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
-	shoalBin, err := exec.LookPath(cfg.shoalBin)
+	shoalBin, err := proc.Shoal(cfg.shoalBin)
 	if err != nil {
-		return fmt.Errorf("shoal binary: %w (run make build, or set SHOAL_BIN)", err)
-	}
-	if shoalBin, err = filepath.Abs(shoalBin); err != nil {
 		return err
 	}
 	dnsperf, err := exec.LookPath(cfg.dnsperfBin)
@@ -205,15 +160,10 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
 	var servers []*server
 	defer func() {
 		for _, s := range servers {
-			if s.proc == nil {
-				continue
-			}
 			if err != nil && ctx.Err() == nil {
-				fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", s.proc.Name, s.proc.LogPath, s.proc.Tail(3000))
+				proc.PrintTails(errOut, s.proc)
 			}
-			if serr := s.proc.Stop(); serr != nil {
-				fmt.Fprintln(errOut, "dnsbench:", serr)
-			}
+			proc.StopAll(errOut, "dnsbench", s.proc)
 		}
 		if cfg.keep {
 			fmt.Fprintf(errOut, "dnsbench: data and logs kept in %s\n", dir)
@@ -355,7 +305,7 @@ func startShoal(ctx context.Context, s *server, bin, dir string, n int) error {
 		return err
 	}
 	defer conn.Close()
-	if err := waitUntil(ctx, formLimit, func(ctx context.Context) error {
+	if err := poll.Until(ctx, formLimit, func(ctx context.Context) error {
 		if s.proc.Exited() {
 			return errors.New("the agent exited")
 		}
@@ -371,10 +321,10 @@ func startShoal(ctx context.Context, s *server, bin, dir string, n int) error {
 	actx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if b, err := exec.CommandContext(actx, bin, "apply", "-f", manifest, "--server", api, "--timeout", "50s").CombinedOutput(); err != nil {
-		return fmt.Errorf("shoal apply -f %s: %w\n%s", manifest, err, tail(b, 2000))
+		return fmt.Errorf("shoal apply -f %s: %w\n%s", manifest, err, proc.Last(b, 2000))
 	}
 	last := n - 1
-	return waitUntil(ctx, recordsLimit, func(context.Context) error {
+	return poll.Until(ctx, recordsLimit, func(context.Context) error {
 		return expectA(s, fqdn(last), serviceIP(last))
 	})
 }
@@ -395,7 +345,7 @@ func startCoreDNS(ctx context.Context, s *server, bin, dir string, n int, cache 
 		return err
 	}
 	last := n - 1
-	return waitUntil(ctx, recordsLimit, func(context.Context) error {
+	return poll.Until(ctx, recordsLimit, func(context.Context) error {
 		if s.proc.Exited() {
 			return errors.New("coredns exited")
 		}
@@ -435,29 +385,4 @@ func expectA(s *server, name string, ip netip.Addr) error {
 		return fmt.Errorf("%s A: rcode %s, answers %s, want %s", name, mdns.RcodeToString[r.Rcode], strings.Join(got, ","), ip)
 	}
 	return nil
-}
-
-// waitUntil polls fn until it returns nil, ctx ends or d passes, giving
-// each poll at most two seconds.
-func waitUntil(ctx context.Context, d time.Duration, fn func(context.Context) error) error {
-	deadline := time.Now().Add(d)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := fn(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", d, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }

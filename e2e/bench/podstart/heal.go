@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/shoal-dev/shoal/e2e/bench/internal/poll"
 	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
 	"github.com/shoal-dev/shoal/object"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
@@ -56,7 +57,7 @@ func (c *cluster) heal(ctx context.Context, out io.Writer) (healResult, error) {
 		return r, fmt.Errorf("apply deployment heal: %w", err)
 	}
 	victim := fmt.Sprintf("n%d", agents)
-	if err := waitUntil(ctx, healLimit, func(ctx context.Context) error {
+	if err := poll.Until(ctx, healLimit, func(ctx context.Context) error {
 		ready, err := readyPods(ctx, c, "")
 		if err != nil {
 			return err

@@ -31,26 +31,27 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
-	"github.com/shoal-dev/shoal/e2e/harness"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/shoal-dev/shoal/client"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/cli"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/knob"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/poll"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
+	"github.com/shoal-dev/shoal/e2e/harness"
 	"github.com/shoal-dev/shoal/object"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 )
@@ -74,45 +75,17 @@ type config struct {
 	pods, reps           int
 }
 
-func main() {
-	cfg, err := parseConfig(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "podstart:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg, os.Stdout, os.Stderr)
-	if ctx.Err() != nil {
-		err = fmt.Errorf("interrupted; every process it started is stopped: %w", err)
-	}
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "podstart:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("podstart", cli.Stopped, parseConfig, run) }
 
 func parseConfig(args []string) (config, error) {
 	cfg := config{shoalBin: "bin/shoal", dir: os.TempDir(), pods: 100, reps: 3}
-	env := func(name, def string) string {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	for name, dst := range map[string]*int{"SHOAL_BENCH_PODSTART_PODS": &cfg.pods, "SHOAL_BENCH_REPS": &cfg.reps} {
-		if v := os.Getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return cfg, fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-			*dst = n
-		}
+	if err := knob.Ints(map[string]*int{"SHOAL_BENCH_PODSTART_PODS": &cfg.pods, "SHOAL_BENCH_REPS": &cfg.reps}); err != nil {
+		return cfg, err
 	}
 	fs := flag.NewFlagSet("podstart", flag.ContinueOnError)
-	fs.StringVar(&cfg.shoalBin, "shoal", env("SHOAL_BIN", cfg.shoalBin), "shoal binary (env SHOAL_BIN)")
+	fs.StringVar(&cfg.shoalBin, "shoal", knob.Env("SHOAL_BIN", cfg.shoalBin), "shoal binary (env SHOAL_BIN)")
 	fs.StringVar(&cfg.testappBin, "testapp", os.Getenv("SHOAL_TESTAPP_BIN"), "shoal-testapp binary (env SHOAL_TESTAPP_BIN; default: next to the shoal binary)")
-	fs.StringVar(&cfg.dir, "dir", env("SHOAL_BENCH_DIR", cfg.dir), "where to make the temporary data directory (env SHOAL_BENCH_DIR)")
+	fs.StringVar(&cfg.dir, "dir", knob.Env("SHOAL_BENCH_DIR", cfg.dir), "where to make the temporary data directory (env SHOAL_BENCH_DIR)")
 	fs.BoolVar(&cfg.keep, "keep", os.Getenv("SHOAL_BENCH_KEEP") == "1", "keep data directories and logs (env SHOAL_BENCH_KEEP=1)")
 	fs.IntVar(&cfg.pods, "pods", cfg.pods, "pods (and direct starts) per repetition (env SHOAL_BENCH_PODSTART_PODS)")
 	fs.IntVar(&cfg.reps, "reps", cfg.reps, "repetitions (env SHOAL_BENCH_REPS)")
@@ -129,44 +102,24 @@ func parseConfig(args []string) (config, error) {
 }
 
 func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
-	shoalBin, err := exec.LookPath(cfg.shoalBin)
-	if err != nil {
-		return fmt.Errorf("shoal binary: %w (run make build, or set SHOAL_BIN)", err)
-	}
-	if shoalBin, err = filepath.Abs(shoalBin); err != nil {
-		return err
-	}
-	testapp := cfg.testappBin
-	if testapp == "" {
-		testapp = filepath.Join(filepath.Dir(shoalBin), "shoal-testapp")
-	}
-	if testapp, err = exec.LookPath(testapp); err != nil {
-		return fmt.Errorf("shoal-testapp binary: %w (make build builds it; or set SHOAL_TESTAPP_BIN)", err)
-	}
-	if testapp, err = filepath.Abs(testapp); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp(cfg.dir, "podstart-")
+	shoalBin, err := proc.Shoal(cfg.shoalBin)
 	if err != nil {
 		return err
 	}
-	// Resolve symlinks (a /tmp link) so that container working
-	// directories, as /proc shows them, start with dir.
-	if dir, err = filepath.EvalSymlinks(dir); err != nil {
+	testapp, err := proc.Testapp(cfg.testappBin, shoalBin)
+	if err != nil {
+		return err
+	}
+	dir, err := proc.MkdirTemp(cfg.dir, "podstart-")
+	if err != nil {
 		return err
 	}
 	c := &cluster{}
 	defer func() {
 		if err != nil && ctx.Err() == nil {
-			for _, p := range c.procs {
-				fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", p.Name, p.LogPath, p.Tail(3000))
-			}
+			proc.PrintTails(errOut, c.procs...)
 		}
-		for _, p := range c.procs {
-			if serr := p.Stop(); serr != nil {
-				fmt.Fprintln(errOut, "podstart:", serr)
-			}
-		}
+		proc.StopAll(errOut, "podstart", c.procs...)
 		for _, cn := range c.conns {
 			_ = cn.Close()
 		}
@@ -298,7 +251,7 @@ func (c *cluster) start(bin, pathDir, dir string) error {
 // waitFormed waits until every agent's Node is Ready and namespace default
 // exists, read linearizably through each agent.
 func (c *cluster) waitFormed(ctx context.Context) error {
-	return waitUntil(ctx, formLimit, func(ctx context.Context) error {
+	return poll.Until(ctx, formLimit, func(ctx context.Context) error {
 		for i, conn := range c.conns {
 			ro := &pb.ReadOptions{Linearizable: true}
 			if _, err := conn.Get(ctx, &pb.GetRequest{Kind: "Namespace", Name: "default", Read: ro}); err != nil {
@@ -392,7 +345,7 @@ func (c *cluster) podStarts(ctx context.Context, dir string, rep, n int) ([]time
 		return nil, 0, fmt.Errorf("delete the pods: %w", err)
 	}
 	deleted := time.Now()
-	if err := waitUntil(ctx, goneLimit, func(context.Context) error {
+	if err := poll.Until(ctx, goneLimit, func(context.Context) error {
 		if pids := harness.CountUnder(dir, ""); pids > 0 {
 			return fmt.Errorf("%d container processes still running", pids)
 		}
@@ -446,31 +399,6 @@ func pollRunning(ctx context.Context, conn *client.Conn, prefix string, n int, m
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
-		}
-	}
-}
-
-// waitUntil polls fn until it returns nil, ctx ends or d passes, giving
-// each poll at most two seconds.
-func waitUntil(ctx context.Context, d time.Duration, fn func(context.Context) error) error {
-	deadline := time.Now().Add(d)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := fn(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", d, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

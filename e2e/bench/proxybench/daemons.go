@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/shoal-dev/shoal/client"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/poll"
 	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 	"github.com/shoal-dev/shoal/e2e/harness"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
@@ -82,7 +83,7 @@ func (b *bench) startAgent(ctx context.Context) error {
 	actx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(actx, b.shoalBin, "--server", api, "apply", "-f", manifest).CombinedOutput(); err != nil {
-		return fmt.Errorf("shoal apply -f %s: %w\n%s", manifest, err, tail(out, 2000))
+		return fmt.Errorf("shoal apply -f %s: %w\n%s", manifest, err, proc.Last(out, 2000))
 	}
 	return nil
 }
@@ -192,7 +193,7 @@ func (b *bench) startHAProxy(ctx context.Context) error {
 		return err
 	}
 	if out, err := exec.CommandContext(ctx, b.cfg.haproxyBin, "-c", "-f", cfgPath).CombinedOutput(); err != nil {
-		return fmt.Errorf("haproxy -c -f %s: %w\n%s", cfgPath, err, tail(out, 2000))
+		return fmt.Errorf("haproxy -c -f %s: %w\n%s", cfgPath, err, proc.Last(out, 2000))
 	}
 	b.haproxy = &proc.Proc{Name: "haproxy", Bin: b.cfg.haproxyBin, LogPath: filepath.Join(b.dir, "haproxy.log"),
 		Args: []string{"-f", cfgPath, "-db"}}
@@ -274,14 +275,7 @@ func (b *bench) waitPath(ctx context.Context, p path) error {
 // stop kills what the run started: the agent, the pods it leaves running
 // by design, HAProxy, and removes the local route if the run added it.
 func (b *bench) stop(errOut io.Writer) {
-	for _, p := range []*proc.Proc{b.agent, b.haproxy} {
-		if p == nil {
-			continue
-		}
-		if err := p.Stop(); err != nil {
-			fmt.Fprintln(errOut, "proxybench:", err)
-		}
-	}
+	proc.StopAll(errOut, "proxybench", b.agent, b.haproxy)
 	if b.agent == nil {
 		return
 	}
@@ -296,11 +290,7 @@ func (b *bench) stop(errOut io.Writer) {
 }
 
 func (b *bench) printLogs(errOut io.Writer) {
-	for _, p := range []*proc.Proc{b.agent, b.haproxy} {
-		if p != nil {
-			fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", p.Name, p.LogPath, p.Tail(3000))
-		}
-	}
+	proc.PrintTails(errOut, b.agent, b.haproxy)
 }
 
 // cpuMeter reads the CPU time of the agent (which holds the proxy) and of
@@ -396,31 +386,5 @@ func findPid(bin string, args []string) int {
 // waitUntil polls fn until it returns nil, ctx ends or d passes, giving
 // each poll at most 20 seconds (an iperf3 check takes one).
 func waitUntil(ctx context.Context, d time.Duration, fn func(context.Context) error) error {
-	deadline := time.Now().Add(d)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		err := fn(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", d, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return poll.UntilEvery(ctx, d, 20*time.Second, 100*time.Millisecond, fn)
 }

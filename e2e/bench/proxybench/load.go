@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 )
 
 // iperf runs iperf3 with streams parallel streams through p.
@@ -72,11 +74,11 @@ func (b *bench) wrk(ctx context.Context, p path) (sample, error) {
 	defer cancel()
 	out, err := exec.CommandContext(cctx, b.cfg.wrkBin, args...).CombinedOutput()
 	if err != nil {
-		return sample{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, tail(out, 2000))
+		return sample{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, proc.Last(out, 2000))
 	}
 	r, err := parseWrk(string(out))
 	if err != nil {
-		return sample{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, tail(out, 2000))
+		return sample{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, proc.Last(out, 2000))
 	}
 	d := fmt.Sprintf("%d requests, latency p50 %s p90 %s p99 %s", r.Requests, ms(r.P50), ms(r.P90), ms(r.P99))
 	if r.SocketErrors != "" {

@@ -45,14 +45,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/shoal-dev/shoal/e2e/bench/internal/cli"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/knob"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
 	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
 )
 
@@ -82,58 +82,25 @@ type config struct {
 	haproxySplice                bool
 }
 
-func main() {
-	cfg, err := parseConfig(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "proxybench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg, os.Stdout, os.Stderr)
-	if ctx.Err() != nil {
-		err = fmt.Errorf("interrupted; every process it started is stopped: %w", err)
-	}
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "proxybench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("proxybench", cli.Stopped, parseConfig, run) }
 
 func parseConfig(args []string) (config, error) {
 	cfg := config{shoalBin: "bin/shoal", iperfBin: "iperf3", wrkBin: "wrk", haproxyBin: "haproxy",
 		dir: os.TempDir(), reps: 3, wrkThreads: 2, wrkConns: 32, seconds: 10 * time.Second}
-	env := func(name, def string) string {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-		return def
+	if err := knob.Ints(map[string]*int{"SHOAL_BENCH_REPS": &cfg.reps, "SHOAL_BENCH_PROXY_WRK_THREADS": &cfg.wrkThreads,
+		"SHOAL_BENCH_PROXY_WRK_CONNS": &cfg.wrkConns}); err != nil {
+		return cfg, err
 	}
-	ints := map[string]*int{"SHOAL_BENCH_REPS": &cfg.reps, "SHOAL_BENCH_PROXY_WRK_THREADS": &cfg.wrkThreads,
-		"SHOAL_BENCH_PROXY_WRK_CONNS": &cfg.wrkConns}
-	for name, dst := range ints {
-		if v := os.Getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return cfg, fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-			*dst = n
-		}
-	}
-	if v := os.Getenv("SHOAL_BENCH_SECONDS"); v != "" {
-		d, err := parseSeconds(v)
-		if err != nil {
-			return cfg, fmt.Errorf("SHOAL_BENCH_SECONDS=%q: %w", v, err)
-		}
-		cfg.seconds = d
+	if err := knob.Seconds(map[string]*time.Duration{"SHOAL_BENCH_SECONDS": &cfg.seconds}); err != nil {
+		return cfg, err
 	}
 	fs := flag.NewFlagSet("proxybench", flag.ContinueOnError)
-	fs.StringVar(&cfg.shoalBin, "shoal", env("SHOAL_BIN", cfg.shoalBin), "shoal binary (env SHOAL_BIN)")
+	fs.StringVar(&cfg.shoalBin, "shoal", knob.Env("SHOAL_BIN", cfg.shoalBin), "shoal binary (env SHOAL_BIN)")
 	fs.StringVar(&cfg.testappBin, "testapp", os.Getenv("SHOAL_TESTAPP_BIN"), "shoal-testapp binary (env SHOAL_TESTAPP_BIN; default: next to the shoal binary)")
-	fs.StringVar(&cfg.iperfBin, "iperf3", env("SHOAL_IPERF3_BIN", cfg.iperfBin), "iperf3 binary (env SHOAL_IPERF3_BIN; Debian package iperf3)")
-	fs.StringVar(&cfg.wrkBin, "wrk", env("SHOAL_WRK_BIN", cfg.wrkBin), "wrk binary (env SHOAL_WRK_BIN; Debian package wrk)")
-	fs.StringVar(&cfg.haproxyBin, "haproxy", env("SHOAL_HAPROXY_BIN", cfg.haproxyBin), "haproxy binary (env SHOAL_HAPROXY_BIN; Debian package haproxy)")
-	fs.StringVar(&cfg.dir, "dir", env("SHOAL_BENCH_DIR", cfg.dir), "where to make the temporary directory (env SHOAL_BENCH_DIR)")
+	fs.StringVar(&cfg.iperfBin, "iperf3", knob.Env("SHOAL_IPERF3_BIN", cfg.iperfBin), "iperf3 binary (env SHOAL_IPERF3_BIN; Debian package iperf3)")
+	fs.StringVar(&cfg.wrkBin, "wrk", knob.Env("SHOAL_WRK_BIN", cfg.wrkBin), "wrk binary (env SHOAL_WRK_BIN; Debian package wrk)")
+	fs.StringVar(&cfg.haproxyBin, "haproxy", knob.Env("SHOAL_HAPROXY_BIN", cfg.haproxyBin), "haproxy binary (env SHOAL_HAPROXY_BIN; Debian package haproxy)")
+	fs.StringVar(&cfg.dir, "dir", knob.Env("SHOAL_BENCH_DIR", cfg.dir), "where to make the temporary directory (env SHOAL_BENCH_DIR)")
 	fs.BoolVar(&cfg.keep, "keep", os.Getenv("SHOAL_BENCH_KEEP") == "1", "keep data directories and logs (env SHOAL_BENCH_KEEP=1)")
 	fs.IntVar(&cfg.reps, "reps", cfg.reps, "repetitions (env SHOAL_BENCH_REPS)")
 	fs.DurationVar(&cfg.seconds, "seconds", cfg.seconds, "length of one iperf3 or wrk run (env SHOAL_BENCH_SECONDS, seconds or a Go duration)")
@@ -154,14 +121,6 @@ func parseConfig(args []string) (config, error) {
 	}
 	cfg.seconds = cfg.seconds.Round(time.Second) // iperf3 and wrk take whole seconds
 	return cfg, nil
-}
-
-// parseSeconds reads "10" as ten seconds, or a Go duration such as "1m".
-func parseSeconds(v string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(n * float64(time.Second)), nil
-	}
-	return time.ParseDuration(v)
 }
 
 // path is one way from the load generator to the backends.
@@ -197,30 +156,16 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
 		}
 		*bin = p
 	}
-	shoalBin, err := exec.LookPath(cfg.shoalBin)
-	if err != nil {
-		return fmt.Errorf("shoal binary: %w (run make build, or set SHOAL_BIN)", err)
-	}
-	if shoalBin, err = filepath.Abs(shoalBin); err != nil {
-		return err
-	}
-	testapp := cfg.testappBin
-	if testapp == "" {
-		testapp = filepath.Join(filepath.Dir(shoalBin), "shoal-testapp")
-	}
-	if testapp, err = exec.LookPath(testapp); err != nil {
-		return fmt.Errorf("shoal-testapp binary: %w (make build builds it; or set SHOAL_TESTAPP_BIN)", err)
-	}
-	if testapp, err = filepath.Abs(testapp); err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp(cfg.dir, "proxybench-")
+	shoalBin, err := proc.Shoal(cfg.shoalBin)
 	if err != nil {
 		return err
 	}
-	// Resolve symlinks so that the pods' working directories, as /proc
-	// shows them, start with dir (cleanup finds them by it).
-	if dir, err = filepath.EvalSymlinks(dir); err != nil {
+	testapp, err := proc.Testapp(cfg.testappBin, shoalBin)
+	if err != nil {
+		return err
+	}
+	dir, err := proc.MkdirTemp(cfg.dir, "proxybench-")
+	if err != nil {
 		return err
 	}
 	b := &bench{cfg: cfg, dir: dir, shoalBin: shoalBin, testapp: testapp}

@@ -33,14 +33,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/cli"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/knob"
 	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
 )
 
@@ -103,47 +102,20 @@ func (c config) validate() error {
 	return nil
 }
 
-func main() {
-	cfg, err := parseConfig(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "schedbench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg, os.Stdout, os.Stderr)
-	if ctx.Err() != nil {
-		err = fmt.Errorf("interrupted: %w", err)
-	}
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "schedbench:", err)
-		os.Exit(1)
-	}
-}
+// main: the agents run in this process, so an interruption leaves none.
+func main() { cli.Main("schedbench", "interrupted", parseConfig, run) }
 
 func parseConfig(args []string) (config, error) {
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("schedbench", flag.ContinueOnError)
-	for name, dst := range map[string]*int{"SHOAL_BENCH_AGENTS": &cfg.agents, "SHOAL_BENCH_PODS": &cfg.pods,
-		"SHOAL_BENCH_REPS": &cfg.reps, "SHOAL_BENCH_VOTERS": &cfg.voters} {
-		if v := os.Getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return cfg, fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-			*dst = n
-		}
+	if err := knob.Ints(map[string]*int{"SHOAL_BENCH_AGENTS": &cfg.agents, "SHOAL_BENCH_PODS": &cfg.pods,
+		"SHOAL_BENCH_REPS": &cfg.reps, "SHOAL_BENCH_VOTERS": &cfg.voters}); err != nil {
+		return cfg, err
 	}
-	if v := os.Getenv("SHOAL_BENCH_PLACE_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return cfg, fmt.Errorf("SHOAL_BENCH_PLACE_TIMEOUT=%q: %w", v, err)
-		}
-		cfg.placeLimit = d
+	if err := knob.Durations(map[string]*time.Duration{"SHOAL_BENCH_PLACE_TIMEOUT": &cfg.placeLimit}); err != nil {
+		return cfg, err
 	}
-	if v := os.Getenv("SHOAL_BENCH_DIR"); v != "" {
-		cfg.dir = v
-	}
+	cfg.dir = knob.Env("SHOAL_BENCH_DIR", cfg.dir)
 	fs.IntVar(&cfg.agents, "agents", cfg.agents, "agents in this process (env SHOAL_BENCH_AGENTS)")
 	fs.IntVar(&cfg.pods, "pods", cfg.pods, "pods placed, and raw writes, per repetition (env SHOAL_BENCH_PODS)")
 	fs.IntVar(&cfg.reps, "reps", cfg.reps, "repetitions (env SHOAL_BENCH_REPS)")

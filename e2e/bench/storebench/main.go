@@ -18,21 +18,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
-	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/shoal-dev/shoal/consensus"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/cli"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/knob"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/poll"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/proc"
+	"github.com/shoal-dev/shoal/e2e/bench/internal/stats"
 )
 
 // members is the size of both clusters.
@@ -52,7 +53,6 @@ const (
 	writeTimeout = 5 * time.Second
 	// keysPerClient is how many keys each load client cycles through.
 	keysPerClient = 100
-	pollInterval  = 50 * time.Millisecond
 )
 
 // config is what one run measures; flags fill it, each flag defaulting
@@ -118,57 +118,25 @@ type cluster interface {
 	close() error
 }
 
-func main() {
-	cfg, err := parseConfig(os.Args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "storebench:", err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = run(ctx, cfg, os.Stdout, os.Stderr)
-	if ctx.Err() != nil {
-		err = fmt.Errorf("interrupted; every process it started is stopped: %w", err)
-	}
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "storebench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("storebench", cli.Stopped, parseConfig, run) }
 
 func parseConfig(args []string) (config, error) {
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("storebench", flag.ContinueOnError)
-	env := func(name, def string) string {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&cfg.shoalBin, "shoal", env("SHOAL_BIN", cfg.shoalBin), "shoal binary (env SHOAL_BIN)")
-	fs.StringVar(&cfg.etcdBin, "etcd", env("ETCD_BIN", cfg.etcdBin), "etcd binary (env ETCD_BIN)")
-	fs.StringVar(&cfg.dir, "dir", env("SHOAL_BENCH_DIR", cfg.dir), "where to make the temporary data directory (env SHOAL_BENCH_DIR)")
+	fs.StringVar(&cfg.shoalBin, "shoal", knob.Env("SHOAL_BIN", cfg.shoalBin), "shoal binary (env SHOAL_BIN)")
+	fs.StringVar(&cfg.etcdBin, "etcd", knob.Env("ETCD_BIN", cfg.etcdBin), "etcd binary (env ETCD_BIN)")
+	fs.StringVar(&cfg.dir, "dir", knob.Env("SHOAL_BENCH_DIR", cfg.dir), "where to make the temporary data directory (env SHOAL_BENCH_DIR)")
 	fs.BoolVar(&cfg.keep, "keep", os.Getenv("SHOAL_BENCH_KEEP") == "1", "keep data directories and logs (env SHOAL_BENCH_KEEP=1)")
 	fs.IntVar(&cfg.kills, "kills", cfg.kills, "leader kills per system, 0 to skip failover (env SHOAL_BENCH_KILLS)")
 	fs.IntVar(&cfg.reps, "reps", cfg.reps, "repetitions of each throughput run (env SHOAL_BENCH_REPS)")
-	seconds := fs.String("seconds", env("SHOAL_BENCH_SECONDS", "10"), "measured load per run: seconds or a duration (env SHOAL_BENCH_SECONDS)")
+	seconds := fs.String("seconds", knob.Env("SHOAL_BENCH_SECONDS", "10"), "measured load per run: seconds or a duration (env SHOAL_BENCH_SECONDS)")
 	warmup := fs.Duration("warmup", cfg.warmup, "load before measuring (env SHOAL_BENCH_WARMUP)")
-	clients := fs.String("clients", env("SHOAL_BENCH_CLIENTS", "1,64"), "concurrent clients, comma-separated (env SHOAL_BENCH_CLIENTS)")
-	for name, dst := range map[string]*int{"SHOAL_BENCH_KILLS": &cfg.kills, "SHOAL_BENCH_REPS": &cfg.reps} {
-		if v := os.Getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return cfg, fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-			*dst = n
-		}
+	clients := fs.String("clients", knob.Env("SHOAL_BENCH_CLIENTS", "1,64"), "concurrent clients, comma-separated (env SHOAL_BENCH_CLIENTS)")
+	if err := knob.Ints(map[string]*int{"SHOAL_BENCH_KILLS": &cfg.kills, "SHOAL_BENCH_REPS": &cfg.reps}); err != nil {
+		return cfg, err
 	}
-	if v := os.Getenv("SHOAL_BENCH_WARMUP"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return cfg, fmt.Errorf("SHOAL_BENCH_WARMUP=%q: %w", v, err)
-		}
-		*warmup = d
+	if err := knob.Durations(map[string]*time.Duration{"SHOAL_BENCH_WARMUP": warmup}); err != nil {
+		return cfg, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -191,10 +159,7 @@ func parseConfig(args []string) (config, error) {
 
 // parseSeconds takes "10" (seconds) or a Go duration ("1m", "2.5s").
 func parseSeconds(s string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.Duration(n * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := knob.ParseSeconds(s)
 	if err != nil {
 		return 0, fmt.Errorf("seconds %q: want a number of seconds or a duration", s)
 	}
@@ -202,11 +167,8 @@ func parseSeconds(s string) (time.Duration, error) {
 }
 
 func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
-	shoalBin, err := exec.LookPath(cfg.shoalBin)
+	shoalBin, err := proc.Shoal(cfg.shoalBin)
 	if err != nil {
-		return fmt.Errorf("shoal binary: %w (run make build, or set SHOAL_BIN)", err)
-	}
-	if shoalBin, err = filepath.Abs(shoalBin); err != nil {
 		return err
 	}
 	etcdBin, err := exec.LookPath(cfg.etcdBin)
@@ -239,9 +201,7 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() == nil {
 			for _, c := range systems {
-				for _, p := range c.procList() {
-					fmt.Fprintf(errOut, "---- last lines of %s (%s) ----\n%s\n", p.Name, p.LogPath, p.Tail(3000))
-				}
+				proc.PrintTails(errOut, c.procList()...)
 			}
 		}
 		for _, c := range systems {
@@ -264,7 +224,7 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) (err error) {
 		}
 	}
 	for _, c := range systems {
-		if err := waitUntil(ctx, healthyLimit, c.healthy); err != nil {
+		if err := poll.Until(ctx, healthyLimit, c.healthy); err != nil {
 			return fmt.Errorf("%s cluster did not form: %w", c.name(), err)
 		}
 	}
@@ -323,7 +283,7 @@ func (b *bench) failover(ctx context.Context, sh, et cluster) ([2][]time.Duratio
 // cluster whole again, so that its recovery does not load the machine
 // while the other system is measured.
 func (b *bench) failoverOnce(ctx context.Context, c cluster) (time.Duration, string, error) {
-	if err := waitUntil(ctx, healthyLimit, c.healthy); err != nil {
+	if err := poll.Until(ctx, healthyLimit, c.healthy); err != nil {
 		return 0, "", fmt.Errorf("not whole before the kill: %w", err)
 	}
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -345,7 +305,7 @@ func (b *bench) failoverOnce(ctx context.Context, c cluster) (time.Duration, str
 	if err := c.restart(leader); err != nil {
 		return 0, "", err
 	}
-	if err := waitUntil(ctx, healthyLimit, c.healthy); err != nil {
+	if err := poll.Until(ctx, healthyLimit, c.healthy); err != nil {
 		return 0, "", fmt.Errorf("not whole after restarting member %d: %w", leader+1, err)
 	}
 	return d, fmt.Sprintf("killed member %d, wrote through member %d, %d attempts", leader+1, survivor+1, attempts), nil
@@ -460,7 +420,7 @@ func collect(rs []loadResult) (rates []float64, p50s, p99s []time.Duration, errs
 // load runs n clients writing as fast as they can for warmup+seconds and
 // counts the writes that complete inside the measured window.
 func (b *bench) load(ctx context.Context, c cluster, n, rep int) (loadResult, error) {
-	if err := waitUntil(ctx, healthyLimit, c.healthy); err != nil {
+	if err := poll.Until(ctx, healthyLimit, c.healthy); err != nil {
 		return loadResult{}, fmt.Errorf("not whole before the load: %w", err)
 	}
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -532,31 +492,5 @@ func (b *bench) summary(fo [2][]time.Duration, tput [][2][]loadResult) {
 		}
 		fmt.Fprintf(b.out, "throughput c=%d ratio=%.2f (shoal %.0f / etcd %.0f writes/s over %d reps; above 1 is better for shoal%s)\n",
 			n, stats.Ratio(stats.Median(s), stats.Median(e)), stats.Median(s), stats.Median(e), len(s), goal)
-	}
-}
-
-// waitUntil polls fn until it returns nil, ctx ends or d passes, giving
-// each poll at most two seconds. (internal/waitfor.Until takes no context;
-// the bench must stop at once on SIGINT.)
-func waitUntil(ctx context.Context, d time.Duration, fn func(context.Context) error) error {
-	deadline := time.Now().Add(d)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := fn(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", d, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pollInterval):
-		}
 	}
 }

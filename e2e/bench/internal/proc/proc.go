@@ -1,13 +1,16 @@
 // Package proc runs the daemons a benchmark starts side by side (shoal
-// agents, etcd members): start with output appended to a log, SIGKILL of
-// the process group, wait, restart with the same arguments and data.
+// agents, etcd members): finding their binaries, start with output
+// appended to a log, SIGKILL of the process group, wait, restart with the
+// same arguments and data, and at the end stop with the log's last lines.
 package proc
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -143,8 +146,71 @@ func (p *Proc) Tail(n int) string {
 	if err != nil {
 		return err.Error()
 	}
+	return Last(b, n)
+}
+
+// Last returns the last n bytes of b, such as a failed command's output.
+func Last(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+// PrintTails prints the last lines of each process's log on w, for a run
+// that failed; nil processes (never made) are passed over.
+func PrintTails(w io.Writer, procs ...*Proc) {
+	for _, p := range procs {
+		if p != nil {
+			fmt.Fprintf(w, "---- last lines of %s (%s) ----\n%s\n", p.Name, p.LogPath, p.Tail(3000))
+		}
+	}
+}
+
+// StopAll stops each process in turn, printing a failure on w after
+// "prog: "; nil processes are passed over.
+func StopAll(w io.Writer, prog string, procs ...*Proc) {
+	for _, p := range procs {
+		if p == nil {
+			continue
+		}
+		if err := p.Stop(); err != nil {
+			fmt.Fprintln(w, prog+":", err)
+		}
+	}
+}
+
+// MkdirTemp makes a new directory in parent for the run's data and logs,
+// with symlinks resolved (a /tmp link) so that the working directories of
+// the processes under it, as /proc shows them, start with it: cleanup
+// (harness.KillUnder) finds the processes left behind by it.
+func MkdirTemp(parent, prefix string) (string, error) {
+	dir, err := os.MkdirTemp(parent, prefix)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(dir)
+}
+
+// Shoal finds the shoal binary bin (a path or a name in PATH) and makes
+// its path absolute.
+func Shoal(bin string) (string, error) {
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return "", fmt.Errorf("shoal binary: %w (run make build, or set SHOAL_BIN)", err)
+	}
+	return filepath.Abs(path)
+}
+
+// Testapp finds the shoal-testapp binary bin, by default the one next to
+// the shoal binary shoalBin, and makes its path absolute.
+func Testapp(bin, shoalBin string) (string, error) {
+	if bin == "" {
+		bin = filepath.Join(filepath.Dir(shoalBin), "shoal-testapp")
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return "", fmt.Errorf("shoal-testapp binary: %w (make build builds it; or set SHOAL_TESTAPP_BIN)", err)
+	}
+	return filepath.Abs(path)
 }
