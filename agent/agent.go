@@ -331,6 +331,7 @@ func New(cfg Config) (a *Agent, err error) {
 	kcfg.Logger = a.log.With("component", "kubelet")
 	kcfg.RestartBackoff = cfg.RestartBackoff
 	kcfg.Services, kcfg.ClusterDomain = kubelet.StoreServices(a.node.Store()), cfg.ClusterDomain
+	kcfg.Synced = a.api.CatchUp
 	if cfg.DNSPort >= 0 { // off (-1): pods get the node's resolv.conf
 		kcfg.DNSServer, _ = netip.ParseAddr(cfg.BindAddr)
 		if cfg.DNSPort != DefaultDNSPort {

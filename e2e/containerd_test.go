@@ -138,6 +138,29 @@ spec:
 		})
 	})
 
+	t.Run("a killed agent re-adopts its running containers", func(t *testing.T) {
+		c.Kill(a)
+		c.Start(a)
+		c.WaitFormed(60*time.Second, 1, 0)
+		waitReady(t, c, a, 3, 60*time.Second, "-l", "app=web")
+		after, err := getPods(c, a, "-l", "app=web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := map[string]string{}
+		for _, p := range pods.Items {
+			before[p.Name] = p.Status.PodIP
+		}
+		for _, p := range after.Items {
+			if ip, ok := before[p.Name]; !ok || ip != p.Status.PodIP || restarts(p) != 0 {
+				t.Fatalf("after the restart: pod %s IP %s restarts %d; before %v", p.Name, p.Status.PodIP, restarts(p), before)
+			}
+			if r, err := httpGet("http://" + p.Status.PodIP + ":8080/"); err != nil || r.Pod != p.Name {
+				t.Fatalf("pod %s after the restart: %v %+v", p.Name, err, r)
+			}
+		}
+	})
+
 	t.Run("an unknown image waits in ImagePullBackOff with the error", func(t *testing.T) {
 		pod := `apiVersion: v1
 kind: Pod
@@ -162,4 +185,13 @@ spec:
 		})
 		c.MustCLI(a, "delete", "pod", "ghost")
 	})
+}
+
+// restarts is the pod's total container restart count.
+func restarts(p corev1.Pod) int32 {
+	var n int32
+	for _, cs := range p.Status.ContainerStatuses {
+		n += cs.RestartCount
+	}
+	return n
 }

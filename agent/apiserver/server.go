@@ -184,6 +184,13 @@ func (s *Server) ReadIndex(ctx context.Context, _ *pb.ReadIndexRequest) (*pb.Rea
 	return &pb.ReadIndexResponse{Revision: rev}, nil
 }
 
+// CatchUp waits until the local replica holds every write acknowledged
+// before the call: a read index from the leader (wherever it is), then the
+// replica reaching it.
+func (s *Server) CatchUp(ctx context.Context) error {
+	return s.catchUp(ctx, &pb.ReadOptions{Linearizable: true})
+}
+
 // catchUp waits until the local replica can serve a read at the asked
 // consistency.
 func (s *Server) catchUp(ctx context.Context, ro *pb.ReadOptions) error {

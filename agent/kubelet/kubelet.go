@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +41,11 @@ type Config struct {
 	// Pods is the decoded view of Store; nil makes one.
 	Pods   *informer.Informer
 	Writer Writer
+	// Synced returns nil once Store holds every write acknowledged before
+	// the call (a linearizable read barrier). Until it has, once, the
+	// kubelet stops none of the pods it adopted for being absent from
+	// Store. Nil: Store is current from the start.
+	Synced func(ctx context.Context) error
 	Logger *slog.Logger
 	Clock  func() time.Time
 	// RestartBackoff is the first restart delay after a container exits;
@@ -103,6 +109,7 @@ type Kubelet struct {
 	statusSig chan struct{}
 
 	network runtime.PodNetwork // the driver's, when it gives pods their own network
+	synced  atomic.Bool        // the replica has caught up since Run began
 }
 
 // New returns a kubelet; Run starts it.
@@ -161,6 +168,7 @@ func (k *Kubelet) Run(ctx context.Context) {
 		k.statusLoop(ctx)
 	}()
 	k.adopt()
+	synced := k.waitSynced(ctx)
 	tick := time.NewTicker(k.cfg.ResyncInterval)
 	defer tick.Stop()
 	events := k.cfg.Driver.Events()
@@ -173,6 +181,8 @@ func (k *Kubelet) Run(ctx context.Context) {
 			return
 		case <-changed:
 		case <-tick.C:
+		case <-synced:
+			synced = nil
 		case st, ok := <-events:
 			if !ok {
 				events = nil // the driver closed: the agent is stopping
@@ -185,6 +195,36 @@ func (k *Kubelet) Run(ctx context.Context) {
 			k.onStopped(r)
 		}
 	}
+}
+
+// waitSynced marks the kubelet synced once Config.Synced returns nil
+// (retried every half second), closing the returned channel then.
+func (k *Kubelet) waitSynced(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	if k.cfg.Synced == nil {
+		k.synced.Store(true)
+		close(done)
+		return done
+	}
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		for {
+			if err := k.cfg.Synced(ctx); err == nil {
+				k.synced.Store(true)
+				close(done)
+				return
+			} else {
+				k.log.Debug("replica not caught up yet; keeping adopted pods", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	return done
 }
 
 func (k *Kubelet) shutdown() {
@@ -235,6 +275,12 @@ func (k *Kubelet) sync(ctx context.Context) {
 	}
 	for uid, p := range k.pods {
 		if _, ok := bound[uid]; ok {
+			continue
+		}
+		if !k.synced.Load() {
+			// Just restarted: the replica may not yet hold the pods it
+			// adopted (Raft replays the log only once a leader commits).
+			// Absence proves nothing until it has caught up.
 			continue
 		}
 		if !p.removing {

@@ -160,6 +160,12 @@ func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time)
 	for i := range p.pod.Spec.Containers {
 		spec := &p.pod.Spec.Containers[i]
 		c := p.container(spec.Name)
+		if c.running && !c.stopping && c.cancel == nil {
+			// Adopted after an agent restart: probe it again from scratch,
+			// as after a start (the pod's address is known by now).
+			k.resetProbesLocked(c, spec)
+			k.startProbesLocked(p, c, spec)
+		}
 		if c.running || c.stopping {
 			continue
 		}
@@ -201,6 +207,14 @@ func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time)
 		}
 		k.startContainerLocked(ctx, p, c, spec, now)
 	}
+}
+
+// resetProbesLocked makes c unready and unstarted until its probes say
+// otherwise (ready and started at once when it has none).
+func (k *Kubelet) resetProbesLocked(c *ctrState, spec *corev1.Container) {
+	c.ready = spec.ReadinessProbe == nil
+	c.started = spec.StartupProbe == nil
+	c.failures, c.passes = map[probeKind]int{}, map[probeKind]int{}
 }
 
 func shouldRestart(policy corev1.RestartPolicy, last *corev1.ContainerStateTerminated) bool {
@@ -256,9 +270,7 @@ func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrS
 	c.startedAt = st.StartedAt
 	c.waiting, c.waitingMsg = "", ""
 	c.backoffUntil = time.Time{}
-	c.ready = spec.ReadinessProbe == nil
-	c.started = spec.StartupProbe == nil
-	c.failures, c.passes = map[probeKind]int{}, map[probeKind]int{}
+	k.resetProbesLocked(c, spec)
 	k.log.Info("container started", "pod", p.key(), "container", c.name, "attempt", attempt, "pid", st.PID)
 	k.event(p, corev1.EventTypeNormal, "Started", "Started container "+c.name)
 	k.startProbesLocked(p, c, spec)
