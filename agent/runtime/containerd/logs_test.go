@@ -17,9 +17,10 @@ import (
 // works as in the process driver, and a follower sees the lines in order
 // across rotations.
 func TestLogRotation(t *testing.T) {
-	// About 80 bytes a line, one every 5 ms or more: a rotation every 200 ms
-	// or so, slower than a follower's poll (internal/logfile), as it must
-	// be for the follower to see every rotated part.
+	// About 80 bytes a line; the writer sends the next line once the
+	// follower has read the last one (or a line was lost, see below), so
+	// rotations (one every ~37 lines) never outrun the follower's poll
+	// (internal/logfile), as they must not for it to see every rotated part.
 	const lines, maxBytes = 150, 3000
 	cfg := testConfig(t)
 	cfg.MaxLogBytes = maxBytes
@@ -48,8 +49,10 @@ func TestLogRotation(t *testing.T) {
 	// The requests go on while the follower reads, as a container's
 	// output does.
 	errc := make(chan error, 1)
+	progress := make(chan int, lines)
 	go func() {
 		defer close(errc)
+		read := -1
 		for i := range lines {
 			resp, err := http.Get(fmt.Sprintf("http://%s:8080/line%d", ip, i))
 			if err != nil {
@@ -57,7 +60,16 @@ func TestLogRotation(t *testing.T) {
 				return
 			}
 			resp.Body.Close()
-			time.Sleep(5 * time.Millisecond) // pacing, see above
+			// Wait for the follower to read line i, with a deadline: a
+			// line lost to copy-truncate never arrives.
+			deadline := time.After(2 * time.Second)
+			for read < i {
+				select {
+				case read = <-progress:
+				case <-deadline:
+					read = i
+				}
+			}
 		}
 	}()
 	defer func() {
@@ -81,6 +93,7 @@ func TestLogRotation(t *testing.T) {
 			t.Fatalf("follow read %q after line%d", sc.Text(), last)
 		}
 		last, seen = n, seen+1
+		progress <- n
 	}
 	if last != lines-1 || seen < lines*9/10 {
 		t.Fatalf("follow read %d lines, the last line%d; want line%d and at most a few lost", seen, last, lines-1)
