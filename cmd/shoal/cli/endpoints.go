@@ -134,12 +134,7 @@ func printEndpoints(w io.Writer, eps []*corev1.Endpoints, output string, single,
 		if err != nil {
 			return fmt.Errorf("render endpoints as JSON: %w", err)
 		}
-		var pretty strings.Builder
-		if err := indentJSON(&pretty, b); err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, pretty.String())
-		return err
+		return printJSON(w, b)
 	case "yaml":
 		for i, ep := range eps {
 			b, err := yaml.Marshal(ep)

@@ -252,12 +252,7 @@ func printObjects(w io.Writer, objs []*pb.Object, output string, single, allName
 		if err != nil {
 			return err
 		}
-		var pretty strings.Builder
-		if err := indentJSON(&pretty, b); err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, pretty.String())
-		return err
+		return printJSON(w, b)
 	case "yaml":
 		for i, o := range objs {
 			b, err := object.ToYAML(o)
@@ -281,7 +276,8 @@ func printObjects(w io.Writer, objs []*pb.Object, output string, single, allName
 	return printTable(w, objs, output == "wide", allNamespaces)
 }
 
-func indentJSON(w *strings.Builder, b []byte) error {
+// printJSON writes the JSON document b indented, with a final newline.
+func printJSON(w io.Writer, b []byte) error {
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
@@ -290,8 +286,8 @@ func indentJSON(w *strings.Builder, b []byte) error {
 	if err != nil {
 		return err
 	}
-	w.Write(out)
-	return nil
+	_, err = fmt.Fprintln(w, string(out))
+	return err
 }
 
 // columns of a kind's table: headers and a row function, and the extra
