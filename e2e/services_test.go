@@ -126,6 +126,19 @@ func spread(t *testing.T, url string, n int) map[string]int {
 	return got
 }
 
+// waitAnswer waits for an answer from u: the proxies open a new service's
+// listeners within their refresh after it is written.
+func waitAnswer(t *testing.T, u string) reply {
+	t.Helper()
+	var r reply
+	waitfor.Cond(t, 10*time.Second, "an answer from "+u, func() (bool, string) {
+		var err error
+		r, err = httpGet(u)
+		return err == nil, fmt.Sprint(err)
+	})
+	return r
+}
+
 func getService(t *testing.T, c *harness.Cluster, a *harness.Agent, name string) corev1.Service {
 	t.Helper()
 	var s corev1.Service
@@ -185,10 +198,7 @@ func TestServiceProxy(t *testing.T) {
 		for _, u := range urls {
 			// The proxy may still be opening its listener right after
 			// the service was written.
-			waitfor.Cond(t, 10*time.Second, "an answer from "+u, func() (bool, string) {
-				_, err := httpGet(u)
-				return err == nil, fmt.Sprint(err)
-			})
+			waitAnswer(t, u)
 			got := spread(t, u, 30)
 			if !slices.Equal(slices.Sorted(maps.Keys(got)), v1Pods) {
 				t.Fatalf("%s: 30 requests reached %v, want each of %v", u, got, v1Pods)
@@ -251,10 +261,7 @@ spec:
 	t.Run("90/10 weights over two deployments", func(t *testing.T) {
 		split := getService(t, c, a, "split")
 		u := fmt.Sprintf("http://%s:8000/", split.Spec.ClusterIP)
-		waitfor.Cond(t, 10*time.Second, "an answer from "+u, func() (bool, string) {
-			_, err := httpGet(u)
-			return err == nil, fmt.Sprint(err)
-		})
+		waitAnswer(t, u)
 		v2 := 0
 		const n = 2000
 		for range n {
