@@ -2064,6 +2064,685 @@ func (x *ExecOutput) GetExitCode() int32 {
 	return 0
 }
 
+// ImageInfo is one image in an agent's runtime: its name and the
+// descriptor of its target (an index or a manifest).
+type ImageInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	MediaType     string                 `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	Digest        string                 `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	Size          int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageInfo) Reset() {
+	*x = ImageInfo{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageInfo) ProtoMessage() {}
+
+func (x *ImageInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageInfo.ProtoReflect.Descriptor instead.
+func (*ImageInfo) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ImageInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImageInfo) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
+func (x *ImageInfo) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *ImageInfo) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type ListImagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// local lists only the images of the agent serving the call; otherwise
+	// that agent asks every alive member and merges their answers.
+	Local         bool `protobuf:"varint,1,opt,name=local,proto3" json:"local,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImagesRequest) Reset() {
+	*x = ListImagesRequest{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImagesRequest) ProtoMessage() {}
+
+func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
+func (*ListImagesRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListImagesRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
+// NodeImages are the images one agent holds, or why it did not answer.
+type NodeImages struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Images        []*ImageInfo           `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeImages) Reset() {
+	*x = NodeImages{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeImages) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeImages) ProtoMessage() {}
+
+func (x *NodeImages) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeImages.ProtoReflect.Descriptor instead.
+func (*NodeImages) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *NodeImages) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeImages) GetImages() []*ImageInfo {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *NodeImages) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ListImagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []*NodeImages          `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListImagesResponse) Reset() {
+	*x = ListImagesResponse{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListImagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListImagesResponse) ProtoMessage() {}
+
+func (x *ListImagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListImagesResponse.ProtoReflect.Descriptor instead.
+func (*ListImagesResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListImagesResponse) GetNodes() []*NodeImages {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+type ResolveImageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name as written in a manifest ("busybox") or normalized
+	// ("docker.io/library/busybox:latest").
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveImageRequest) Reset() {
+	*x = ResolveImageRequest{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveImageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveImageRequest) ProtoMessage() {}
+
+func (x *ResolveImageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveImageRequest.ProtoReflect.Descriptor instead.
+func (*ResolveImageRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ResolveImageRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ReadContentRequest asks for one blob of the serving agent's content
+// store, by digest, from offset on (a fetch that broke off resumes).
+type ReadContentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Digest        string                 `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	Offset        int64                  `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadContentRequest) Reset() {
+	*x = ReadContentRequest{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadContentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadContentRequest) ProtoMessage() {}
+
+func (x *ReadContentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadContentRequest.ProtoReflect.Descriptor instead.
+func (*ReadContentRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ReadContentRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *ReadContentRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+type ContentChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContentChunk) Reset() {
+	*x = ContentChunk{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContentChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContentChunk) ProtoMessage() {}
+
+func (x *ContentChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContentChunk.ProtoReflect.Descriptor instead.
+func (*ContentChunk) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ContentChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// ContainerUsage is what one running container uses now: CPU as the rate
+// over the last sampling interval, memory as the working set.
+type ContainerUsage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CpuMillis     int64                  `protobuf:"varint,2,opt,name=cpu_millis,json=cpuMillis,proto3" json:"cpu_millis,omitempty"`
+	MemoryBytes   int64                  `protobuf:"varint,3,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerUsage) Reset() {
+	*x = ContainerUsage{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerUsage) ProtoMessage() {}
+
+func (x *ContainerUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerUsage.ProtoReflect.Descriptor instead.
+func (*ContainerUsage) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ContainerUsage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContainerUsage) GetCpuMillis() int64 {
+	if x != nil {
+		return x.CpuMillis
+	}
+	return 0
+}
+
+func (x *ContainerUsage) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+type PodUsage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Node          string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	Containers    []*ContainerUsage      `protobuf:"bytes,4,rep,name=containers,proto3" json:"containers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PodUsage) Reset() {
+	*x = PodUsage{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PodUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PodUsage) ProtoMessage() {}
+
+func (x *PodUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PodUsage.ProtoReflect.Descriptor instead.
+func (*PodUsage) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PodUsage) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PodUsage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PodUsage) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PodUsage) GetContainers() []*ContainerUsage {
+	if x != nil {
+		return x.Containers
+	}
+	return nil
+}
+
+// NodeUsage is the sum over the pods an agent runs, against its
+// allocatable capacity; error says why the agent did not answer.
+type NodeUsage struct {
+	state                  protoimpl.MessageState `protogen:"open.v1"`
+	Node                   string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	CpuMillis              int64                  `protobuf:"varint,2,opt,name=cpu_millis,json=cpuMillis,proto3" json:"cpu_millis,omitempty"`
+	MemoryBytes            int64                  `protobuf:"varint,3,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	CpuAllocatableMillis   int64                  `protobuf:"varint,4,opt,name=cpu_allocatable_millis,json=cpuAllocatableMillis,proto3" json:"cpu_allocatable_millis,omitempty"`
+	MemoryAllocatableBytes int64                  `protobuf:"varint,5,opt,name=memory_allocatable_bytes,json=memoryAllocatableBytes,proto3" json:"memory_allocatable_bytes,omitempty"`
+	Error                  string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *NodeUsage) Reset() {
+	*x = NodeUsage{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeUsage) ProtoMessage() {}
+
+func (x *NodeUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeUsage.ProtoReflect.Descriptor instead.
+func (*NodeUsage) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *NodeUsage) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeUsage) GetCpuMillis() int64 {
+	if x != nil {
+		return x.CpuMillis
+	}
+	return 0
+}
+
+func (x *NodeUsage) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *NodeUsage) GetCpuAllocatableMillis() int64 {
+	if x != nil {
+		return x.CpuAllocatableMillis
+	}
+	return 0
+}
+
+func (x *NodeUsage) GetMemoryAllocatableBytes() int64 {
+	if x != nil {
+		return x.MemoryAllocatableBytes
+	}
+	return 0
+}
+
+func (x *NodeUsage) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type TopRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// local answers for the serving agent only; otherwise it asks every
+	// alive member and merges.
+	Local         bool `protobuf:"varint,1,opt,name=local,proto3" json:"local,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopRequest) Reset() {
+	*x = TopRequest{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopRequest) ProtoMessage() {}
+
+func (x *TopRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopRequest.ProtoReflect.Descriptor instead.
+func (*TopRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *TopRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
+type TopResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pods          []*PodUsage            `protobuf:"bytes,1,rep,name=pods,proto3" json:"pods,omitempty"`
+	Nodes         []*NodeUsage           `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopResponse) Reset() {
+	*x = TopResponse{}
+	mi := &file_shoal_v1_shoal_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopResponse) ProtoMessage() {}
+
+func (x *TopResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_shoal_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopResponse.ProtoReflect.Descriptor instead.
+func (*TopResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TopResponse) GetPods() []*PodUsage {
+	if x != nil {
+		return x.Pods
+	}
+	return nil
+}
+
+func (x *TopResponse) GetNodes() []*NodeUsage {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
 type VersionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2072,7 +2751,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[29]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2763,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[29]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2776,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{29}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{41}
 }
 
 type VersionResponse struct {
@@ -2110,7 +2789,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_shoal_v1_shoal_proto_msgTypes[30]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2801,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_shoal_proto_msgTypes[30]
+	mi := &file_shoal_v1_shoal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2814,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{30}
+	return file_shoal_v1_shoal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -2328,11 +3007,59 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
 	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12\x16\n" +
 	"\x06exited\x18\x03 \x01(\bR\x06exited\x12\x1b\n" +
-	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"\x10\n" +
+	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"j\n" +
+	"\tImageInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\x02 \x01(\tR\tmediaType\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\")\n" +
+	"\x11ListImagesRequest\x12\x14\n" +
+	"\x05local\x18\x01 \x01(\bR\x05local\"c\n" +
+	"\n" +
+	"NodeImages\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12+\n" +
+	"\x06images\x18\x02 \x03(\v2\x13.shoal.v1.ImageInfoR\x06images\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"@\n" +
+	"\x12ListImagesResponse\x12*\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x14.shoal.v1.NodeImagesR\x05nodes\")\n" +
+	"\x13ResolveImageRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"D\n" +
+	"\x12ReadContentRequest\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x03R\x06offset\"\"\n" +
+	"\fContentChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"f\n" +
+	"\x0eContainerUsage\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"cpu_millis\x18\x02 \x01(\x03R\tcpuMillis\x12!\n" +
+	"\fmemory_bytes\x18\x03 \x01(\x03R\vmemoryBytes\"\x8a\x01\n" +
+	"\bPodUsage\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x128\n" +
+	"\n" +
+	"containers\x18\x04 \x03(\v2\x18.shoal.v1.ContainerUsageR\n" +
+	"containers\"\xe7\x01\n" +
+	"\tNodeUsage\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1d\n" +
+	"\n" +
+	"cpu_millis\x18\x02 \x01(\x03R\tcpuMillis\x12!\n" +
+	"\fmemory_bytes\x18\x03 \x01(\x03R\vmemoryBytes\x124\n" +
+	"\x16cpu_allocatable_millis\x18\x04 \x01(\x03R\x14cpuAllocatableMillis\x128\n" +
+	"\x18memory_allocatable_bytes\x18\x05 \x01(\x03R\x16memoryAllocatableBytes\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\"\n" +
+	"\n" +
+	"TopRequest\x12\x14\n" +
+	"\x05local\x18\x01 \x01(\bR\x05local\"`\n" +
+	"\vTopResponse\x12&\n" +
+	"\x04pods\x18\x01 \x03(\v2\x12.shoal.v1.PodUsageR\x04pods\x12)\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x13.shoal.v1.NodeUsageR\x05nodes\"\x10\n" +
 	"\x0eVersionRequest\"?\n" +
 	"\x0fVersionResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
-	"\x04node\x18\x02 \x01(\tR\x04node2\x9c\x05\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node2\xa4\a\n" +
 	"\x05Shoal\x122\n" +
 	"\x03Txn\x12\x14.shoal.v1.TxnRequest\x1a\x15.shoal.v1.TxnResponse\x122\n" +
 	"\x03Get\x12\x14.shoal.v1.GetRequest\x1a\x15.shoal.v1.GetResponse\x125\n" +
@@ -2345,7 +3072,12 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\tReadIndex\x12\x1a.shoal.v1.ReadIndexRequest\x1a\x1b.shoal.v1.ReadIndexResponse\x123\n" +
 	"\x04Logs\x12\x15.shoal.v1.LogsRequest\x1a\x12.shoal.v1.LogChunk0\x01\x125\n" +
 	"\x04Exec\x12\x15.shoal.v1.ExecRequest\x1a\x14.shoal.v1.ExecOutput0\x01\x12@\n" +
-	"\tLoadImage\x12\x14.shoal.v1.ImageChunk\x1a\x1b.shoal.v1.LoadImageResponse(\x01B*Z(github.com/shoal-dev/shoal/proto/shoalpbb\x06proto3"
+	"\tLoadImage\x12\x14.shoal.v1.ImageChunk\x1a\x1b.shoal.v1.LoadImageResponse(\x01\x12G\n" +
+	"\n" +
+	"ListImages\x12\x1b.shoal.v1.ListImagesRequest\x1a\x1c.shoal.v1.ListImagesResponse\x12B\n" +
+	"\fResolveImage\x12\x1d.shoal.v1.ResolveImageRequest\x1a\x13.shoal.v1.ImageInfo\x12E\n" +
+	"\vReadContent\x12\x1c.shoal.v1.ReadContentRequest\x1a\x16.shoal.v1.ContentChunk0\x01\x122\n" +
+	"\x03Top\x12\x14.shoal.v1.TopRequest\x1a\x15.shoal.v1.TopResponseB*Z(github.com/shoal-dev/shoal/proto/shoalpbb\x06proto3"
 
 var (
 	file_shoal_v1_shoal_proto_rawDescOnce sync.Once
@@ -2360,48 +3092,60 @@ func file_shoal_v1_shoal_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shoal_v1_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_shoal_v1_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_shoal_v1_shoal_proto_goTypes = []any{
-	(Op_Type)(0),               // 0: shoal.v1.Op.Type
-	(WatchEvent_Type)(0),       // 1: shoal.v1.WatchEvent.Type
-	(*Object)(nil),             // 2: shoal.v1.Object
-	(*OwnerReference)(nil),     // 3: shoal.v1.OwnerReference
-	(*Op)(nil),                 // 4: shoal.v1.Op
-	(*Command)(nil),            // 5: shoal.v1.Command
-	(*OpResult)(nil),           // 6: shoal.v1.OpResult
-	(*ReadOptions)(nil),        // 7: shoal.v1.ReadOptions
-	(*TxnRequest)(nil),         // 8: shoal.v1.TxnRequest
-	(*TxnResponse)(nil),        // 9: shoal.v1.TxnResponse
-	(*GetRequest)(nil),         // 10: shoal.v1.GetRequest
-	(*GetResponse)(nil),        // 11: shoal.v1.GetResponse
-	(*ListRequest)(nil),        // 12: shoal.v1.ListRequest
-	(*ListResponse)(nil),       // 13: shoal.v1.ListResponse
-	(*WatchRequest)(nil),       // 14: shoal.v1.WatchRequest
-	(*WatchEvent)(nil),         // 15: shoal.v1.WatchEvent
-	(*NodeMeta)(nil),           // 16: shoal.v1.NodeMeta
-	(*Member)(nil),             // 17: shoal.v1.Member
-	(*MembersRequest)(nil),     // 18: shoal.v1.MembersRequest
-	(*MembersResponse)(nil),    // 19: shoal.v1.MembersResponse
-	(*RaftServer)(nil),         // 20: shoal.v1.RaftServer
-	(*RaftStatusRequest)(nil),  // 21: shoal.v1.RaftStatusRequest
-	(*RaftStatusResponse)(nil), // 22: shoal.v1.RaftStatusResponse
-	(*ReadIndexRequest)(nil),   // 23: shoal.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),  // 24: shoal.v1.ReadIndexResponse
-	(*LogsRequest)(nil),        // 25: shoal.v1.LogsRequest
-	(*LogChunk)(nil),           // 26: shoal.v1.LogChunk
-	(*ImageChunk)(nil),         // 27: shoal.v1.ImageChunk
-	(*LoadImageResponse)(nil),  // 28: shoal.v1.LoadImageResponse
-	(*ExecRequest)(nil),        // 29: shoal.v1.ExecRequest
-	(*ExecOutput)(nil),         // 30: shoal.v1.ExecOutput
-	(*VersionRequest)(nil),     // 31: shoal.v1.VersionRequest
-	(*VersionResponse)(nil),    // 32: shoal.v1.VersionResponse
-	nil,                        // 33: shoal.v1.Object.LabelsEntry
-	nil,                        // 34: shoal.v1.Object.AnnotationsEntry
-	nil,                        // 35: shoal.v1.NodeMeta.LabelsEntry
+	(Op_Type)(0),                // 0: shoal.v1.Op.Type
+	(WatchEvent_Type)(0),        // 1: shoal.v1.WatchEvent.Type
+	(*Object)(nil),              // 2: shoal.v1.Object
+	(*OwnerReference)(nil),      // 3: shoal.v1.OwnerReference
+	(*Op)(nil),                  // 4: shoal.v1.Op
+	(*Command)(nil),             // 5: shoal.v1.Command
+	(*OpResult)(nil),            // 6: shoal.v1.OpResult
+	(*ReadOptions)(nil),         // 7: shoal.v1.ReadOptions
+	(*TxnRequest)(nil),          // 8: shoal.v1.TxnRequest
+	(*TxnResponse)(nil),         // 9: shoal.v1.TxnResponse
+	(*GetRequest)(nil),          // 10: shoal.v1.GetRequest
+	(*GetResponse)(nil),         // 11: shoal.v1.GetResponse
+	(*ListRequest)(nil),         // 12: shoal.v1.ListRequest
+	(*ListResponse)(nil),        // 13: shoal.v1.ListResponse
+	(*WatchRequest)(nil),        // 14: shoal.v1.WatchRequest
+	(*WatchEvent)(nil),          // 15: shoal.v1.WatchEvent
+	(*NodeMeta)(nil),            // 16: shoal.v1.NodeMeta
+	(*Member)(nil),              // 17: shoal.v1.Member
+	(*MembersRequest)(nil),      // 18: shoal.v1.MembersRequest
+	(*MembersResponse)(nil),     // 19: shoal.v1.MembersResponse
+	(*RaftServer)(nil),          // 20: shoal.v1.RaftServer
+	(*RaftStatusRequest)(nil),   // 21: shoal.v1.RaftStatusRequest
+	(*RaftStatusResponse)(nil),  // 22: shoal.v1.RaftStatusResponse
+	(*ReadIndexRequest)(nil),    // 23: shoal.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),   // 24: shoal.v1.ReadIndexResponse
+	(*LogsRequest)(nil),         // 25: shoal.v1.LogsRequest
+	(*LogChunk)(nil),            // 26: shoal.v1.LogChunk
+	(*ImageChunk)(nil),          // 27: shoal.v1.ImageChunk
+	(*LoadImageResponse)(nil),   // 28: shoal.v1.LoadImageResponse
+	(*ExecRequest)(nil),         // 29: shoal.v1.ExecRequest
+	(*ExecOutput)(nil),          // 30: shoal.v1.ExecOutput
+	(*ImageInfo)(nil),           // 31: shoal.v1.ImageInfo
+	(*ListImagesRequest)(nil),   // 32: shoal.v1.ListImagesRequest
+	(*NodeImages)(nil),          // 33: shoal.v1.NodeImages
+	(*ListImagesResponse)(nil),  // 34: shoal.v1.ListImagesResponse
+	(*ResolveImageRequest)(nil), // 35: shoal.v1.ResolveImageRequest
+	(*ReadContentRequest)(nil),  // 36: shoal.v1.ReadContentRequest
+	(*ContentChunk)(nil),        // 37: shoal.v1.ContentChunk
+	(*ContainerUsage)(nil),      // 38: shoal.v1.ContainerUsage
+	(*PodUsage)(nil),            // 39: shoal.v1.PodUsage
+	(*NodeUsage)(nil),           // 40: shoal.v1.NodeUsage
+	(*TopRequest)(nil),          // 41: shoal.v1.TopRequest
+	(*TopResponse)(nil),         // 42: shoal.v1.TopResponse
+	(*VersionRequest)(nil),      // 43: shoal.v1.VersionRequest
+	(*VersionResponse)(nil),     // 44: shoal.v1.VersionResponse
+	nil,                         // 45: shoal.v1.Object.LabelsEntry
+	nil,                         // 46: shoal.v1.Object.AnnotationsEntry
+	nil,                         // 47: shoal.v1.NodeMeta.LabelsEntry
 }
 var file_shoal_v1_shoal_proto_depIdxs = []int32{
-	33, // 0: shoal.v1.Object.labels:type_name -> shoal.v1.Object.LabelsEntry
-	34, // 1: shoal.v1.Object.annotations:type_name -> shoal.v1.Object.AnnotationsEntry
+	45, // 0: shoal.v1.Object.labels:type_name -> shoal.v1.Object.LabelsEntry
+	46, // 1: shoal.v1.Object.annotations:type_name -> shoal.v1.Object.AnnotationsEntry
 	3,  // 2: shoal.v1.Object.owner_references:type_name -> shoal.v1.OwnerReference
 	0,  // 3: shoal.v1.Op.type:type_name -> shoal.v1.Op.Type
 	2,  // 4: shoal.v1.Op.object:type_name -> shoal.v1.Object
@@ -2415,37 +3159,50 @@ var file_shoal_v1_shoal_proto_depIdxs = []int32{
 	2,  // 12: shoal.v1.ListResponse.objects:type_name -> shoal.v1.Object
 	1,  // 13: shoal.v1.WatchEvent.type:type_name -> shoal.v1.WatchEvent.Type
 	2,  // 14: shoal.v1.WatchEvent.object:type_name -> shoal.v1.Object
-	35, // 15: shoal.v1.NodeMeta.labels:type_name -> shoal.v1.NodeMeta.LabelsEntry
+	47, // 15: shoal.v1.NodeMeta.labels:type_name -> shoal.v1.NodeMeta.LabelsEntry
 	16, // 16: shoal.v1.Member.meta:type_name -> shoal.v1.NodeMeta
 	17, // 17: shoal.v1.MembersResponse.members:type_name -> shoal.v1.Member
 	20, // 18: shoal.v1.RaftStatusResponse.servers:type_name -> shoal.v1.RaftServer
-	8,  // 19: shoal.v1.Shoal.Txn:input_type -> shoal.v1.TxnRequest
-	10, // 20: shoal.v1.Shoal.Get:input_type -> shoal.v1.GetRequest
-	12, // 21: shoal.v1.Shoal.List:input_type -> shoal.v1.ListRequest
-	14, // 22: shoal.v1.Shoal.Watch:input_type -> shoal.v1.WatchRequest
-	18, // 23: shoal.v1.Shoal.Members:input_type -> shoal.v1.MembersRequest
-	21, // 24: shoal.v1.Shoal.RaftStatus:input_type -> shoal.v1.RaftStatusRequest
-	31, // 25: shoal.v1.Shoal.Version:input_type -> shoal.v1.VersionRequest
-	23, // 26: shoal.v1.Shoal.ReadIndex:input_type -> shoal.v1.ReadIndexRequest
-	25, // 27: shoal.v1.Shoal.Logs:input_type -> shoal.v1.LogsRequest
-	29, // 28: shoal.v1.Shoal.Exec:input_type -> shoal.v1.ExecRequest
-	27, // 29: shoal.v1.Shoal.LoadImage:input_type -> shoal.v1.ImageChunk
-	9,  // 30: shoal.v1.Shoal.Txn:output_type -> shoal.v1.TxnResponse
-	11, // 31: shoal.v1.Shoal.Get:output_type -> shoal.v1.GetResponse
-	13, // 32: shoal.v1.Shoal.List:output_type -> shoal.v1.ListResponse
-	15, // 33: shoal.v1.Shoal.Watch:output_type -> shoal.v1.WatchEvent
-	19, // 34: shoal.v1.Shoal.Members:output_type -> shoal.v1.MembersResponse
-	22, // 35: shoal.v1.Shoal.RaftStatus:output_type -> shoal.v1.RaftStatusResponse
-	32, // 36: shoal.v1.Shoal.Version:output_type -> shoal.v1.VersionResponse
-	24, // 37: shoal.v1.Shoal.ReadIndex:output_type -> shoal.v1.ReadIndexResponse
-	26, // 38: shoal.v1.Shoal.Logs:output_type -> shoal.v1.LogChunk
-	30, // 39: shoal.v1.Shoal.Exec:output_type -> shoal.v1.ExecOutput
-	28, // 40: shoal.v1.Shoal.LoadImage:output_type -> shoal.v1.LoadImageResponse
-	30, // [30:41] is the sub-list for method output_type
-	19, // [19:30] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	31, // 19: shoal.v1.NodeImages.images:type_name -> shoal.v1.ImageInfo
+	33, // 20: shoal.v1.ListImagesResponse.nodes:type_name -> shoal.v1.NodeImages
+	38, // 21: shoal.v1.PodUsage.containers:type_name -> shoal.v1.ContainerUsage
+	39, // 22: shoal.v1.TopResponse.pods:type_name -> shoal.v1.PodUsage
+	40, // 23: shoal.v1.TopResponse.nodes:type_name -> shoal.v1.NodeUsage
+	8,  // 24: shoal.v1.Shoal.Txn:input_type -> shoal.v1.TxnRequest
+	10, // 25: shoal.v1.Shoal.Get:input_type -> shoal.v1.GetRequest
+	12, // 26: shoal.v1.Shoal.List:input_type -> shoal.v1.ListRequest
+	14, // 27: shoal.v1.Shoal.Watch:input_type -> shoal.v1.WatchRequest
+	18, // 28: shoal.v1.Shoal.Members:input_type -> shoal.v1.MembersRequest
+	21, // 29: shoal.v1.Shoal.RaftStatus:input_type -> shoal.v1.RaftStatusRequest
+	43, // 30: shoal.v1.Shoal.Version:input_type -> shoal.v1.VersionRequest
+	23, // 31: shoal.v1.Shoal.ReadIndex:input_type -> shoal.v1.ReadIndexRequest
+	25, // 32: shoal.v1.Shoal.Logs:input_type -> shoal.v1.LogsRequest
+	29, // 33: shoal.v1.Shoal.Exec:input_type -> shoal.v1.ExecRequest
+	27, // 34: shoal.v1.Shoal.LoadImage:input_type -> shoal.v1.ImageChunk
+	32, // 35: shoal.v1.Shoal.ListImages:input_type -> shoal.v1.ListImagesRequest
+	35, // 36: shoal.v1.Shoal.ResolveImage:input_type -> shoal.v1.ResolveImageRequest
+	36, // 37: shoal.v1.Shoal.ReadContent:input_type -> shoal.v1.ReadContentRequest
+	41, // 38: shoal.v1.Shoal.Top:input_type -> shoal.v1.TopRequest
+	9,  // 39: shoal.v1.Shoal.Txn:output_type -> shoal.v1.TxnResponse
+	11, // 40: shoal.v1.Shoal.Get:output_type -> shoal.v1.GetResponse
+	13, // 41: shoal.v1.Shoal.List:output_type -> shoal.v1.ListResponse
+	15, // 42: shoal.v1.Shoal.Watch:output_type -> shoal.v1.WatchEvent
+	19, // 43: shoal.v1.Shoal.Members:output_type -> shoal.v1.MembersResponse
+	22, // 44: shoal.v1.Shoal.RaftStatus:output_type -> shoal.v1.RaftStatusResponse
+	44, // 45: shoal.v1.Shoal.Version:output_type -> shoal.v1.VersionResponse
+	24, // 46: shoal.v1.Shoal.ReadIndex:output_type -> shoal.v1.ReadIndexResponse
+	26, // 47: shoal.v1.Shoal.Logs:output_type -> shoal.v1.LogChunk
+	30, // 48: shoal.v1.Shoal.Exec:output_type -> shoal.v1.ExecOutput
+	28, // 49: shoal.v1.Shoal.LoadImage:output_type -> shoal.v1.LoadImageResponse
+	34, // 50: shoal.v1.Shoal.ListImages:output_type -> shoal.v1.ListImagesResponse
+	31, // 51: shoal.v1.Shoal.ResolveImage:output_type -> shoal.v1.ImageInfo
+	37, // 52: shoal.v1.Shoal.ReadContent:output_type -> shoal.v1.ContentChunk
+	42, // 53: shoal.v1.Shoal.Top:output_type -> shoal.v1.TopResponse
+	39, // [39:54] is the sub-list for method output_type
+	24, // [24:39] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_shoal_proto_init() }
@@ -2459,7 +3216,7 @@ func file_shoal_v1_shoal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_shoal_proto_rawDesc), len(file_shoal_v1_shoal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,17 +22,21 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Shoal_Txn_FullMethodName        = "/shoal.v1.Shoal/Txn"
-	Shoal_Get_FullMethodName        = "/shoal.v1.Shoal/Get"
-	Shoal_List_FullMethodName       = "/shoal.v1.Shoal/List"
-	Shoal_Watch_FullMethodName      = "/shoal.v1.Shoal/Watch"
-	Shoal_Members_FullMethodName    = "/shoal.v1.Shoal/Members"
-	Shoal_RaftStatus_FullMethodName = "/shoal.v1.Shoal/RaftStatus"
-	Shoal_Version_FullMethodName    = "/shoal.v1.Shoal/Version"
-	Shoal_ReadIndex_FullMethodName  = "/shoal.v1.Shoal/ReadIndex"
-	Shoal_Logs_FullMethodName       = "/shoal.v1.Shoal/Logs"
-	Shoal_Exec_FullMethodName       = "/shoal.v1.Shoal/Exec"
-	Shoal_LoadImage_FullMethodName  = "/shoal.v1.Shoal/LoadImage"
+	Shoal_Txn_FullMethodName          = "/shoal.v1.Shoal/Txn"
+	Shoal_Get_FullMethodName          = "/shoal.v1.Shoal/Get"
+	Shoal_List_FullMethodName         = "/shoal.v1.Shoal/List"
+	Shoal_Watch_FullMethodName        = "/shoal.v1.Shoal/Watch"
+	Shoal_Members_FullMethodName      = "/shoal.v1.Shoal/Members"
+	Shoal_RaftStatus_FullMethodName   = "/shoal.v1.Shoal/RaftStatus"
+	Shoal_Version_FullMethodName      = "/shoal.v1.Shoal/Version"
+	Shoal_ReadIndex_FullMethodName    = "/shoal.v1.Shoal/ReadIndex"
+	Shoal_Logs_FullMethodName         = "/shoal.v1.Shoal/Logs"
+	Shoal_Exec_FullMethodName         = "/shoal.v1.Shoal/Exec"
+	Shoal_LoadImage_FullMethodName    = "/shoal.v1.Shoal/LoadImage"
+	Shoal_ListImages_FullMethodName   = "/shoal.v1.Shoal/ListImages"
+	Shoal_ResolveImage_FullMethodName = "/shoal.v1.Shoal/ResolveImage"
+	Shoal_ReadContent_FullMethodName  = "/shoal.v1.Shoal/ReadContent"
+	Shoal_Top_FullMethodName          = "/shoal.v1.Shoal/Top"
 )
 
 // ShoalClient is the client API for Shoal service.
@@ -59,6 +63,15 @@ type ShoalClient interface {
 	// LoadImage imports an image archive (OCI or Docker) into the runtime of
 	// the agent that serves the call.
 	LoadImage(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageChunk, LoadImageResponse], error)
+	// ListImages tells which agents hold which images (shoal image ls).
+	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error)
+	// ResolveImage and ReadContent let a peer fetch an image this agent
+	// holds: the target descriptor, then each blob by digest (the fetcher
+	// checks every digest and resumes from an offset).
+	ResolveImage(ctx context.Context, in *ResolveImageRequest, opts ...grpc.CallOption) (*ImageInfo, error)
+	ReadContent(ctx context.Context, in *ReadContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContentChunk], error)
+	// Top reports CPU and memory of running pods and nodes (shoal top).
+	Top(ctx context.Context, in *TopRequest, opts ...grpc.CallOption) (*TopResponse, error)
 }
 
 type shoalClient struct {
@@ -209,6 +222,55 @@ func (c *shoalClient) LoadImage(ctx context.Context, opts ...grpc.CallOption) (g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Shoal_LoadImageClient = grpc.ClientStreamingClient[ImageChunk, LoadImageResponse]
 
+func (c *shoalClient) ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ListImagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListImagesResponse)
+	err := c.cc.Invoke(ctx, Shoal_ListImages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shoalClient) ResolveImage(ctx context.Context, in *ResolveImageRequest, opts ...grpc.CallOption) (*ImageInfo, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImageInfo)
+	err := c.cc.Invoke(ctx, Shoal_ResolveImage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shoalClient) ReadContent(ctx context.Context, in *ReadContentRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContentChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Shoal_ServiceDesc.Streams[4], Shoal_ReadContent_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadContentRequest, ContentChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shoal_ReadContentClient = grpc.ServerStreamingClient[ContentChunk]
+
+func (c *shoalClient) Top(ctx context.Context, in *TopRequest, opts ...grpc.CallOption) (*TopResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TopResponse)
+	err := c.cc.Invoke(ctx, Shoal_Top_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShoalServer is the server API for Shoal service.
 // All implementations must embed UnimplementedShoalServer
 // for forward compatibility.
@@ -233,6 +295,15 @@ type ShoalServer interface {
 	// LoadImage imports an image archive (OCI or Docker) into the runtime of
 	// the agent that serves the call.
 	LoadImage(grpc.ClientStreamingServer[ImageChunk, LoadImageResponse]) error
+	// ListImages tells which agents hold which images (shoal image ls).
+	ListImages(context.Context, *ListImagesRequest) (*ListImagesResponse, error)
+	// ResolveImage and ReadContent let a peer fetch an image this agent
+	// holds: the target descriptor, then each blob by digest (the fetcher
+	// checks every digest and resumes from an offset).
+	ResolveImage(context.Context, *ResolveImageRequest) (*ImageInfo, error)
+	ReadContent(*ReadContentRequest, grpc.ServerStreamingServer[ContentChunk]) error
+	// Top reports CPU and memory of running pods and nodes (shoal top).
+	Top(context.Context, *TopRequest) (*TopResponse, error)
 	mustEmbedUnimplementedShoalServer()
 }
 
@@ -275,6 +346,18 @@ func (UnimplementedShoalServer) Exec(*ExecRequest, grpc.ServerStreamingServer[Ex
 }
 func (UnimplementedShoalServer) LoadImage(grpc.ClientStreamingServer[ImageChunk, LoadImageResponse]) error {
 	return status.Error(codes.Unimplemented, "method LoadImage not implemented")
+}
+func (UnimplementedShoalServer) ListImages(context.Context, *ListImagesRequest) (*ListImagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListImages not implemented")
+}
+func (UnimplementedShoalServer) ResolveImage(context.Context, *ResolveImageRequest) (*ImageInfo, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveImage not implemented")
+}
+func (UnimplementedShoalServer) ReadContent(*ReadContentRequest, grpc.ServerStreamingServer[ContentChunk]) error {
+	return status.Error(codes.Unimplemented, "method ReadContent not implemented")
+}
+func (UnimplementedShoalServer) Top(context.Context, *TopRequest) (*TopResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Top not implemented")
 }
 func (UnimplementedShoalServer) mustEmbedUnimplementedShoalServer() {}
 func (UnimplementedShoalServer) testEmbeddedByValue()               {}
@@ -463,6 +546,71 @@ func _Shoal_LoadImage_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Shoal_LoadImageServer = grpc.ClientStreamingServer[ImageChunk, LoadImageResponse]
 
+func _Shoal_ListImages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListImagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShoalServer).ListImages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shoal_ListImages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShoalServer).ListImages(ctx, req.(*ListImagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shoal_ResolveImage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveImageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShoalServer).ResolveImage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shoal_ResolveImage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShoalServer).ResolveImage(ctx, req.(*ResolveImageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Shoal_ReadContent_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadContentRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ShoalServer).ReadContent(m, &grpc.GenericServerStream[ReadContentRequest, ContentChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Shoal_ReadContentServer = grpc.ServerStreamingServer[ContentChunk]
+
+func _Shoal_Top_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TopRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShoalServer).Top(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Shoal_Top_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShoalServer).Top(ctx, req.(*TopRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Shoal_ServiceDesc is the grpc.ServiceDesc for Shoal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -498,6 +646,18 @@ var Shoal_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReadIndex",
 			Handler:    _Shoal_ReadIndex_Handler,
 		},
+		{
+			MethodName: "ListImages",
+			Handler:    _Shoal_ListImages_Handler,
+		},
+		{
+			MethodName: "ResolveImage",
+			Handler:    _Shoal_ResolveImage_Handler,
+		},
+		{
+			MethodName: "Top",
+			Handler:    _Shoal_Top_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -519,6 +679,11 @@ var Shoal_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "LoadImage",
 			Handler:       _Shoal_LoadImage_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "ReadContent",
+			Handler:       _Shoal_ReadContent_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "shoal/v1/shoal.proto",
