@@ -34,6 +34,7 @@ import (
 	"github.com/shoal-dev/shoal/agent/events"
 	"github.com/shoal-dev/shoal/agent/informer"
 	"github.com/shoal-dev/shoal/agent/kubelet"
+	"github.com/shoal-dev/shoal/agent/podcidr"
 	"github.com/shoal-dev/shoal/agent/proxy"
 	"github.com/shoal-dev/shoal/agent/runtime"
 	"github.com/shoal-dev/shoal/agent/services"
@@ -78,6 +79,9 @@ type Config struct {
 	PodCIDR     string
 	// ServiceCIDR is where ClusterIPs are allocated.
 	ServiceCIDR netip.Prefix
+	// ClusterCIDR is where nodes' pod CIDRs are allocated (a /24 each)
+	// for nodes without PodCIDR.
+	ClusterCIDR netip.Prefix
 	// ClusterDomain is the DNS domain of services and pods.
 	ClusterDomain string
 	// Proxy runs the service proxy: listeners on every ClusterIP, node
@@ -154,6 +158,7 @@ func DefaultConfig() Config {
 		RestartBackoff:     10 * time.Second,
 		ClusterDomain:      dns.DefaultDomain,
 		ServiceCIDR:        services.DefaultCIDR,
+		ClusterCIDR:        podcidr.DefaultClusterCIDR,
 		DNSPort:            DefaultDNSPort,
 		Proxy:              true,
 	}
@@ -163,7 +168,16 @@ func DefaultConfig() Config {
 func storeIndexes() map[string]state.Index {
 	out := binding.Indexes()
 	maps.Copy(out, services.Indexes())
+	maps.Copy(out, podcidr.Indexes())
 	return out
+}
+
+// admit runs every admission check of the state machine.
+func admit(v state.View, cur, next *pb.Object) error {
+	if err := services.Admit(v, cur, next); err != nil {
+		return err
+	}
+	return podcidr.Admit(v, cur, next)
 }
 
 // Validate reports the first problem with the config.
@@ -277,7 +291,7 @@ func New(cfg Config) (a *Agent, err error) {
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		TrailingLogs:      cfg.TrailingLogs,
 		SnapshotInterval:  cfg.SnapshotInterval,
-		Store:             state.Options{Indexes: storeIndexes(), Binder: binding.New().Bind, Admit: services.Admit},
+		Store:             state.Options{Indexes: storeIndexes(), Binder: binding.New().Bind, Admit: admit},
 		Logger:            a.log.With("component", "raft"),
 		LogOutput:         cfg.LogOutput,
 		Registerer:        a.reg,
@@ -318,7 +332,7 @@ func New(cfg Config) (a *Agent, err error) {
 	if a.driver, err = newDriver(cfg, a.log); err != nil {
 		return nil, err
 	}
-	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, LocalIP: cfg.BindAddr, ServiceCIDR: cfg.ServiceCIDR,
+	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, LocalIP: cfg.BindAddr, ServiceCIDR: cfg.ServiceCIDR, ClusterCIDR: cfg.ClusterCIDR,
 		Logger: a.log.With("component", "api")})
 	if err != nil {
 		return nil, err
@@ -383,6 +397,7 @@ func New(cfg Config) (a *Agent, err error) {
 func (a *Agent) Run(ctx context.Context) error {
 	loops := []func(context.Context){a.joinLoop, a.bootstrapLoop, a.autopilotLoop, a.leaderLoop,
 		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run, a.servicesLoop,
+		a.podCIDRLoop, a.podRoutesLoop,
 		func(ctx context.Context) { a.events.Run(ctx, 500*time.Millisecond) }}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

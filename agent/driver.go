@@ -33,9 +33,8 @@ func newDriver(cfg Config, log *slog.Logger) (runtime.Driver, error) {
 		if cfg.ContainerdBridge != "" {
 			cc.Bridge = cfg.ContainerdBridge
 		}
-		if cfg.PodCIDR != "" {
-			cc.PodCIDR = cfg.PodCIDR
-		}
+		// Empty: the cluster allocates one (podCIDRLoop hands it over).
+		cc.PodCIDR = cfg.PodCIDR
 		cc.Logger = log.With("component", "runtime")
 		d, err := containerd.New(cc)
 		if err != nil {

@@ -32,7 +32,7 @@ func TestContainerdRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := harness.New(t, 1, harness.Options{BootstrapExpect: 1, ExtraArgs: []string{"--runtime", "containerd",
-		"--containerd-address", d.Address, "--containerd-namespace", d.NewNamespace(), "--containerd-bridge", bridge,
+		"--containerd-socket", d.Address, "--containerd-namespace", d.NewNamespace(), "--containerd-bridge", bridge,
 		"--pod-cidr", podCIDR, "--service-cidr", "10.97.1.0/24", "--dns-port", "-1"}})
 	c.StartAll()
 	c.WaitFormed(60*time.Second, 1, 0)

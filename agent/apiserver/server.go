@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/shoal-dev/shoal/agent/podcidr"
 	"github.com/shoal-dev/shoal/agent/services"
 	"github.com/shoal-dev/shoal/consensus"
 	"github.com/shoal-dev/shoal/consensus/state"
@@ -76,6 +77,10 @@ type Config struct {
 	// ServiceCIDR is where the leader allocates ClusterIPs (zero:
 	// services.DefaultCIDR).
 	ServiceCIDR netip.Prefix
+	// ClusterCIDR is where the leader allocates nodes' pod CIDRs, each a
+	// /NodeCIDRBits (zero: podcidr.DefaultClusterCIDR and /24).
+	ClusterCIDR  netip.Prefix
+	NodeCIDRBits int
 }
 
 // Server implements pb.ShoalServer.
@@ -102,6 +107,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if !cfg.ServiceCIDR.IsValid() {
 		cfg.ServiceCIDR = services.DefaultCIDR
+	}
+	if !cfg.ClusterCIDR.IsValid() {
+		cfg.ClusterCIDR = podcidr.DefaultClusterCIDR
+	}
+	if cfg.NodeCIDRBits == 0 {
+		cfg.NodeCIDRBits = podcidr.DefaultNodeBits
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	s.fwd = newForwarder(cfg, s.leaderAddress)
@@ -162,6 +173,21 @@ func (s *Server) commit(ctx context.Context, req *pb.TxnRequest) (*pb.TxnRespons
 				return nil, status.Error(code, err.Error())
 			}
 			op.Object = o
+		}
+		if op.GetType() == pb.Op_PUT && op.GetObject().GetKind() == "Node" {
+			// Nodes get pod CIDRs the same way.
+			in := op.GetObject()
+			cur, _ := store.Get(in.GetKind(), in.GetNamespace(), in.GetName())
+			o, err := podcidr.Allocate(store.Indexed, s.cfg.ClusterCIDR, s.cfg.NodeCIDRBits, cur, in)
+			switch {
+			case errors.Is(err, podcidr.ErrExhausted):
+				// The node registers without one; its agent says so.
+				s.log.Warn("node gets no pod CIDR", "node", in.GetName(), "err", err)
+			case err != nil:
+				return nil, status.Error(codes.InvalidArgument, err.Error())
+			default:
+				op.Object = o
+			}
 		}
 		cmd.Ops = append(cmd.Ops, op)
 	}

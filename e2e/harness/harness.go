@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -107,6 +108,16 @@ type Options struct {
 	BootstrapExpect int
 	// ExtraArgs are added to every agent's command line.
 	ExtraArgs []string
+	// Hosts, when set, places agent i (from 0) at Hosts[i]: its address
+	// and the command line its process is started through (nsenter into
+	// a network namespace of e2e/lab). Agents beyond it stay on loopback.
+	Hosts []Host
+}
+
+// Host is where one agent runs.
+type Host struct {
+	IP     string
+	Prefix []string
 }
 
 // Cluster is a set of agents on one 127.0.N.0/24.
@@ -126,6 +137,7 @@ type Agent struct {
 	DataDir string
 	LogPath string
 	args    []string
+	prefix  []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -138,6 +150,13 @@ func (a *Agent) AddArgs(args ...string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.args = append(a.args, args...)
+}
+
+// Args returns the agent's command line (after the binary).
+func (a *Agent) Args() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.args)
 }
 
 // GRPC is the agent's API address.
@@ -190,12 +209,28 @@ func (c *Cluster) addAgent() *Agent {
 	}
 	a.args = append([]string{"agent", "--name", a.Name, "--bind", a.IP, "--data-dir", a.DataDir,
 		"--bootstrap-expect", fmt.Sprint(c.opts.BootstrapExpect), "--join", c.SeedIP()}, c.opts.ExtraArgs...)
+	if h := c.host(i - 1); h != nil {
+		a.IP, a.prefix = h.IP, h.Prefix
+		a.args[4] = a.IP // --bind
+	}
 	c.Agents = append(c.Agents, a)
 	return a
 }
 
+func (c *Cluster) host(i int) *Host {
+	if i < len(c.opts.Hosts) {
+		return &c.opts.Hosts[i]
+	}
+	return nil
+}
+
 // SeedIP is the first agent's address, which every agent joins.
-func (c *Cluster) SeedIP() string { return fmt.Sprintf("127.0.%d.2", c.net) }
+func (c *Cluster) SeedIP() string {
+	if h := c.host(0); h != nil {
+		return h.IP
+	}
+	return fmt.Sprintf("127.0.%d.2", c.net)
+}
 
 // Add prepares one more agent (not started) and returns it.
 func (c *Cluster) Add() *Agent { return c.addAgent() }
@@ -220,7 +255,8 @@ func (c *Cluster) Start(a *Agent) {
 		c.tb.Fatal(err)
 	}
 	fmt.Fprintf(f, "=== start %s %s at %s\n", c.bin, strings.Join(a.args, " "), time.Now().Format(time.RFC3339Nano))
-	cmd := exec.Command(c.bin, a.args...)
+	argv := append(append(slices.Clone(a.prefix), c.bin), a.args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), "PATH="+BinDir()+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -16,7 +16,6 @@ const (
 	DefaultAddress     = "/run/containerd/containerd.sock"
 	DefaultNamespace   = "shoal"
 	DefaultSnapshotter = "overlayfs"
-	DefaultPodCIDR     = "10.244.0.0/24"
 	DefaultBridge      = "shoal0"
 	DefaultNetwork     = "shoal"
 )
@@ -45,6 +44,9 @@ type Config struct {
 
 	// PodCIDR is this node's pod range; host-local IPAM hands out its
 	// addresses, the first one goes to the bridge (the pods' gateway).
+	// Empty: the range an earlier run saved in Dir, or none until
+	// SetPodCIDR (the agent learns it from the cluster); until then pods
+	// cannot get a network.
 	PodCIDR string
 	// Bridge is the Linux bridge the pods' veths join (at most 15 bytes).
 	// Agents sharing a host need different bridges and pod CIDRs.
@@ -68,15 +70,14 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: the system containerd, namespace
-// "shoal", overlayfs, pods on bridge shoal0 in 10.244.0.0/24, 10 MiB logs
-// checked every second.
+// "shoal", overlayfs, pods on bridge shoal0 (the pod CIDR is left to the
+// caller), 10 MiB logs checked every second.
 func DefaultConfig() Config {
 	return Config{
 		Address:          DefaultAddress,
 		Namespace:        DefaultNamespace,
 		Snapshotter:      DefaultSnapshotter,
 		ConnectTimeout:   10 * time.Second,
-		PodCIDR:          DefaultPodCIDR,
 		Bridge:           DefaultBridge,
 		Network:          DefaultNetwork,
 		CNIBinDirs:       DefaultCNIBinDirs,
@@ -119,14 +120,24 @@ func (c Config) Validate() error {
 	case c.Clock == nil:
 		return errors.New(p + "clock: must not be nil")
 	}
-	prefix, err := netip.ParsePrefix(c.PodCIDR)
+	if c.PodCIDR != "" {
+		if err := validPodCIDR(c.PodCIDR); err != nil {
+			return errors.New(p + err.Error())
+		}
+	}
+	return nil
+}
+
+// validPodCIDR checks a pod range: IPv4, canonical, at least 4 addresses.
+func validPodCIDR(s string) error {
+	prefix, err := netip.ParsePrefix(s)
 	switch {
 	case err != nil:
-		return fmt.Errorf(p+"pod cidr: %w", err)
+		return fmt.Errorf("pod cidr: %w", err)
 	case !prefix.Addr().Is4() || prefix.Bits() > 30:
-		return fmt.Errorf(p+"pod cidr %s: want an IPv4 range of at least 4 addresses", c.PodCIDR)
+		return fmt.Errorf("pod cidr %s: want an IPv4 range of at least 4 addresses", s)
 	case prefix.Masked() != prefix:
-		return fmt.Errorf(p+"pod cidr %s: host bits set (did you mean %s?)", c.PodCIDR, prefix.Masked())
+		return fmt.Errorf("pod cidr %s: host bits set (did you mean %s?)", s, prefix.Masked())
 	}
 	return nil
 }
@@ -146,9 +157,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = def.ConnectTimeout
-	}
-	if c.PodCIDR == "" {
-		c.PodCIDR = def.PodCIDR
 	}
 	if c.Bridge == "" {
 		c.Bridge = def.Bridge

@@ -44,8 +44,11 @@ type Driver struct {
 	log    *slog.Logger
 	files  layout.Dir
 	client *client.Client
-	net    *network
 	lock   *os.File // flock on Dir/lock: one driver per Dir
+
+	// netMu guards net, which is nil until the node has a pod CIDR.
+	netMu sync.RWMutex
+	net   *network
 
 	// life's context carries the containerd namespace and is cancelled
 	// (cause runtime.ErrClosed) by Close; ctx and stop are its.
@@ -111,7 +114,7 @@ func New(cfg Config) (*Driver, error) {
 		lock.Close()
 		return nil, fmt.Errorf("containerd runtime: %w", err)
 	}
-	if d.net, err = newNetwork(cfg); err != nil {
+	if err := d.initNetwork(); err != nil {
 		return fail(err)
 	}
 	if d.client, err = client.New(cfg.Address, client.WithDefaultNamespace(cfg.Namespace), client.WithTimeout(cfg.ConnectTimeout)); err != nil {
@@ -434,7 +437,9 @@ func (d *Driver) RemovePod(ctx context.Context, podUID string, grace time.Durati
 	} else if rec, err := readPodRecord(d.podRecordPath(podUID)); err == nil {
 		// A network the driver did not adopt (its namespace was gone):
 		// release what CNI still holds for it.
-		_ = d.net.del(d.nsctx(ctx), rec)
+		if n, err := d.network(); err == nil {
+			_ = n.del(d.nsctx(ctx), rec)
+		}
 	}
 	if err := removeNetNS(d.netnsPath(podUID)); err != nil {
 		return fmt.Errorf("remove pod %s: %w", podUID, err)

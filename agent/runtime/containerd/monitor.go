@@ -34,7 +34,7 @@ func (d *Driver) adopt() ([]*attempt, error) {
 			// The mount is gone (the host rebooted): release the address;
 			// the next Start makes a new namespace.
 			d.log.Info("pod network namespace is gone; releasing its address", "uid", uid, "ip", rec.IP)
-			if err := d.net.del(d.ctx, rec); err != nil {
+			if err := d.delNetwork(d.ctx, rec); err != nil {
 				d.log.Warn("cni del of a vanished pod network", "uid", uid, "err", err)
 			}
 			_ = os.Remove(path)

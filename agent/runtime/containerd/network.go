@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/containernetworking/cni/libcni"
@@ -28,16 +29,104 @@ const podIfName = "eth0"
 
 // network attaches pods' namespaces with CNI: the loopback plugin brings up
 // lo, the bridge plugin adds a veth to Config.Bridge with an address from
-// host-local IPAM over Config.PodCIDR. The configurations are built from
-// Config (nothing is read from /etc/cni) and CNI's cache and the IPAM
+// host-local IPAM over the node's pod CIDR. The configurations are built
+// from Config (nothing is read from /etc/cni) and CNI's cache and the IPAM
 // state live under Dir/cni, so agents sharing a host do not mix.
 type network struct {
+	cidr   string
 	cni    *libcni.CNIConfig
 	bridge *libcni.NetworkConfigList
 	lo     *libcni.NetworkConfigList
 }
 
-func newNetwork(cfg Config) (*network, error) {
+// errNoPodCIDR: pods cannot get a network before the node has a range.
+var errNoPodCIDR = errors.New("this node has no pod CIDR yet (the cluster allocates one when the agent registers; --pod-cidr sets one)")
+
+// podCIDRFile keeps the range under Dir/cni, so a restarted driver can
+// release and re-adopt pod networks before the agent hears from the
+// cluster again.
+const podCIDRFile = "podcidr"
+
+// initNetwork sets up the network from Config.PodCIDR, or else from the
+// range an earlier run saved.
+func (d *Driver) initNetwork() error {
+	cidr := d.cfg.PodCIDR
+	b, err := os.ReadFile(filepath.Join(d.cfg.Dir, "cni", podCIDRFile))
+	switch {
+	case err == nil:
+		saved := strings.TrimSpace(string(b))
+		if cidr == "" {
+			cidr = saved
+		} else if saved != cidr {
+			d.log.Warn("pod CIDR differs from the one pods were given before", "was", saved, "now", cidr)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if cidr == "" {
+		return nil
+	}
+	return d.SetPodCIDR(cidr)
+}
+
+// SetPodCIDR gives the node its pod range; pods can get networks from
+// then on. Setting the range in use again is a no-op; a different one is
+// refused while the driver runs (restart the agent to change it).
+func (d *Driver) SetPodCIDR(cidr string) error {
+	if err := validPodCIDR(cidr); err != nil {
+		return err
+	}
+	d.netMu.Lock()
+	defer d.netMu.Unlock()
+	if d.net != nil {
+		if d.net.cidr == cidr {
+			return nil
+		}
+		return fmt.Errorf("pod cidr %s: this driver already gives pods addresses from %s (restart to change it)", cidr, d.net.cidr)
+	}
+	n, err := newNetwork(d.cfg, cidr)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(d.cfg.Dir, "cni", podCIDRFile), []byte(cidr+"\n"), 0o644); err != nil {
+		return err
+	}
+	d.net = n
+	d.log.Info("pod CIDR set", "cidr", cidr, "bridge", d.cfg.Bridge)
+	return nil
+}
+
+// PodCIDR returns the node's pod range ("" before it has one).
+func (d *Driver) PodCIDR() string {
+	d.netMu.RLock()
+	defer d.netMu.RUnlock()
+	if d.net == nil {
+		return ""
+	}
+	return d.net.cidr
+}
+
+// network returns the pod network, or errNoPodCIDR.
+func (d *Driver) network() (*network, error) {
+	d.netMu.RLock()
+	defer d.netMu.RUnlock()
+	if d.net == nil {
+		return nil, errNoPodCIDR
+	}
+	return d.net, nil
+}
+
+// delNetwork releases a pod's network; without a pod CIDR nothing was
+// ever attached.
+func (d *Driver) delNetwork(ctx context.Context, rec *podRecord) error {
+	n, err := d.network()
+	if err != nil {
+		return nil
+	}
+	return n.del(ctx, rec)
+}
+
+func newNetwork(cfg Config, cidr string) (*network, error) {
 	dir := filepath.Join(cfg.Dir, "cni")
 	bridge := map[string]any{
 		"cniVersion": cniVersion,
@@ -50,7 +139,7 @@ func newNetwork(cfg Config) (*network, error) {
 			"hairpinMode": true,
 			"ipam": map[string]any{
 				"type":    "host-local",
-				"ranges":  [][]map[string]string{{{"subnet": cfg.PodCIDR}}},
+				"ranges":  [][]map[string]string{{{"subnet": cidr}}},
 				"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
 				"dataDir": filepath.Join(dir, "ipam"),
 			},
@@ -61,7 +150,7 @@ func newNetwork(cfg Config) (*network, error) {
 		"name":       cfg.Network + "-lo",
 		"plugins":    []any{map[string]any{"type": "loopback"}},
 	}
-	n := &network{cni: libcni.NewCNIConfigWithCacheDir(cfg.CNIBinDirs, filepath.Join(dir, "cache"), nil)}
+	n := &network{cidr: cidr, cni: libcni.NewCNIConfigWithCacheDir(cfg.CNIBinDirs, filepath.Join(dir, "cache"), nil)}
 	var err error
 	if n.bridge, err = confList(dir, bridge); err != nil {
 		return nil, err
@@ -203,6 +292,10 @@ func (d *Driver) setupNetwork(ctx context.Context, pod runtime.Pod) (rec *podRec
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	n, err := d.network()
+	if err != nil {
+		return nil, err
+	}
 	rec = &podRecord{Pod: pod, NetNS: d.netnsPath(pod.UID), CNIID: cniContainerID(pod.UID)}
 	// A namespace file left by a crash between its creation and pod.json.
 	if err := removeNetNS(rec.NetNS); err != nil {
@@ -213,12 +306,12 @@ func (d *Driver) setupNetwork(ctx context.Context, pod runtime.Pod) (rec *podRec
 	}
 	defer func() {
 		if err != nil {
-			_ = d.net.del(context.WithoutCancel(ctx), rec)
+			_ = n.del(context.WithoutCancel(ctx), rec)
 			_ = removeNetNS(rec.NetNS)
 			_ = os.Remove(d.podRecordPath(pod.UID))
 		}
 	}()
-	if rec.IP, err = d.net.add(ctx, rec); err != nil {
+	if rec.IP, err = n.add(ctx, rec); err != nil {
 		return nil, err
 	}
 	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", rec.IP, hostname(pod))
@@ -242,7 +335,7 @@ func (d *Driver) teardownNetwork(ctx context.Context, pn *podNet) error {
 		return nil
 	}
 	var errs []error
-	if err := d.net.del(ctx, pn.rec); err != nil {
+	if err := d.delNetwork(ctx, pn.rec); err != nil {
 		errs = append(errs, err)
 	}
 	if err := removeNetNS(pn.rec.NetNS); err != nil {

@@ -22,22 +22,24 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/shoal-dev/shoal/agent"
+	"github.com/shoal-dev/shoal/agent/podcidr"
 	"github.com/shoal-dev/shoal/agent/runtime/containerd"
 	"github.com/shoal-dev/shoal/sched"
 )
 
 type agentFlags struct {
-	cfg       agent.Config
-	config    string
-	join      []string
-	labels    []string
-	cpu       string
-	memory    string
-	encrypt   string
-	logLevel  string
-	logFormat string
-	policy    string
-	svcCIDR   string
+	cfg         agent.Config
+	config      string
+	join        []string
+	labels      []string
+	cpu         string
+	memory      string
+	encrypt     string
+	logLevel    string
+	logFormat   string
+	policy      string
+	svcCIDR     string
+	clusterCIDR string
 }
 
 func newAgentCmd(g *globals) *cobra.Command {
@@ -75,7 +77,8 @@ name as key; flags on the command line win.`,
 	fl.StringSliceVar(&f.labels, "labels", nil, "node labels, k=v,...")
 	fl.StringVar(&f.cpu, "cpu", "", "CPU capacity to advertise (e.g. 2 or 1500m); default: the machine's")
 	fl.StringVar(&f.memory, "memory", "", "memory capacity to advertise (e.g. 4Gi); default: the machine's")
-	fl.StringVar(&f.cfg.PodCIDR, "pod-cidr", "", "this node's pod CIDR")
+	fl.StringVar(&f.cfg.PodCIDR, "pod-cidr", "", "this node's pod CIDR; default: a /24 of --cluster-cidr allocated by the cluster")
+	fl.StringVar(&f.clusterCIDR, "cluster-cidr", f.cfg.ClusterCIDR.String(), "range nodes' pod CIDRs are allocated from, a /24 each; every agent should give the same")
 	fl.StringVar(&f.svcCIDR, "service-cidr", f.cfg.ServiceCIDR.String(), "range ClusterIPs are allocated from; every agent should give the same")
 	fl.BoolVar(&f.cfg.Proxy, "proxy", f.cfg.Proxy, "run the service proxy (ClusterIP, NodePort and external IP listeners; adds a local route for --service-cidr)")
 	fl.StringVar(&f.cfg.ClusterDomain, "cluster-domain", f.cfg.ClusterDomain, "DNS domain of services and pods")
@@ -90,7 +93,9 @@ name as key; flags on the command line win.`,
 	fl.Uint64Var(&f.cfg.TrailingLogs, "trailing-logs", 0, "log entries kept after a snapshot (0: default 10240)")
 	fl.DurationVar(&f.cfg.SnapshotInterval, "snapshot-interval", 0, "how often to check whether a snapshot is due (0: default 30s)")
 	fl.StringVar(&f.cfg.Runtime, "runtime", f.cfg.Runtime, "runtime driver: process (containers as processes of the agent), containerd (images, cgroup limits, a network namespace per pod) or sim (runs nothing; for scale tests)")
-	fl.StringVar(&f.cfg.ContainerdAddress, "containerd-address", containerd.DefaultAddress, "containerd's socket, for --runtime containerd")
+	fl.StringVar(&f.cfg.ContainerdAddress, "containerd-socket", containerd.DefaultAddress, "containerd's socket, for --runtime containerd")
+	fl.StringVar(&f.cfg.ContainerdAddress, "containerd-address", containerd.DefaultAddress, "old name of --containerd-socket")
+	_ = fl.MarkHidden("containerd-address")
 	fl.StringVar(&f.cfg.ContainerdNamespace, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent's containers and images (one per agent sharing a containerd), for --runtime containerd")
 	fl.StringVar(&f.cfg.ContainerdBridge, "containerd-bridge", containerd.DefaultBridge, "Linux bridge the pods of --runtime containerd attach to (one per agent sharing a host)")
 	fl.StringVar(&f.policy, "scheduler-policy", "spread", "spread (least allocated) or binpack (most allocated)")
@@ -133,6 +138,18 @@ func (f *agentFlags) build() (agent.Config, error) {
 			return cfg, fmt.Errorf("--service-cidr %q: not a CIDR such as 10.96.0.0/12", f.svcCIDR)
 		}
 		cfg.ServiceCIDR = p.Masked()
+	}
+	if f.clusterCIDR != "" {
+		p, err := netip.ParsePrefix(f.clusterCIDR)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 24 {
+			return cfg, fmt.Errorf("--cluster-cidr %q: not an IPv4 CIDR of at least a /24, such as 10.244.0.0/16", f.clusterCIDR)
+		}
+		cfg.ClusterCIDR = p.Masked()
+	}
+	if f.cfg.PodCIDR != "" {
+		if _, err := podcidr.Parse(f.cfg.PodCIDR); err != nil {
+			return cfg, fmt.Errorf("--pod-cidr: %v", err)
+		}
 	}
 	if f.memory != "" {
 		q, err := resource.ParseQuantity(f.memory)
