@@ -12,7 +12,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # Tests that start real agents take a while on two cores with -race.
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build testimage test unit e2e chaos bench demo demo-stop lint proto proto-check fuzz clean
+.PHONY: all build testimage test unit e2e chaos bench demo demo-stop lab lab-stop lint proto proto-check fuzz clean
 
 all: build
 
@@ -61,6 +61,14 @@ demo: build
 
 demo-stop:
 	bash examples/demo.sh stop
+
+# The multi-VM lab on one machine: three agents on containerd, each in a
+# network namespace on one bridge (root; see docs/lab.md).
+lab: build testimage
+	bash examples/lab.sh
+
+lab-stop:
+	bash examples/lab.sh stop
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -19,7 +19,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // DefaultSubnet is the segment the nodes share; it overlaps neither the
@@ -59,6 +62,29 @@ type Node struct {
 // Up makes the lab; on error it removes what it made. Leftovers of an
 // earlier lab of the same name (a crashed run) are removed first.
 func Up(cfg Config) (*Lab, error) {
+	l, err := plan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	_ = l.Down()
+	if err := l.up(); err != nil {
+		_ = l.Down()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Plan returns the lab cfg describes without making anything (call Down
+// on it to remove a lab made earlier); an invalid cfg gives an empty lab.
+func Plan(cfg Config) *Lab {
+	l, err := plan(cfg)
+	if err != nil {
+		return &Lab{}
+	}
+	return l
+}
+
+func plan(cfg Config) (*Lab, error) {
 	if cfg.Name == "" || len(cfg.Name) > 8 || strings.Trim(cfg.Name, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
 		return nil, fmt.Errorf("lab name %q: want 1 to 8 lowercase letters or digits", cfg.Name)
 	}
@@ -78,11 +104,6 @@ func Up(cfg Config) (*Lab, error) {
 		ip = ip.Next()
 		ns := fmt.Sprintf("lab%s-n%d", cfg.Name, i+1)
 		l.Nodes = append(l.Nodes, Node{NetNS: ns, NetNSPath: filepath.Join("/run/netns", ns), IP: ip})
-	}
-	_ = l.Down()
-	if err := l.up(); err != nil {
-		_ = l.Down()
-		return nil, err
 	}
 	return l, nil
 }
@@ -136,6 +157,9 @@ func (l *Lab) Down() error {
 			}
 		}
 	}
+	if l.Bridge == "" {
+		return errors.Join(errs...)
+	}
 	if _, err := os.Stat(filepath.Join("/sys/class/net", l.Bridge)); err == nil {
 		if err := ip("link", "delete", l.Bridge); err != nil {
 			errs = append(errs, err)
@@ -177,6 +201,29 @@ func ip(args ...string) error {
 		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
+}
+
+// UnmountUnder detaches every mount below dir (the network namespaces an
+// agent bind-mounts for its pods), deepest first.
+func UnmountUnder(dir string) error {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return err
+	}
+	var under []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			under = append(under, f[1])
+		}
+	}
+	slices.SortFunc(under, func(a, b string) int { return len(b) - len(a) })
+	var errs []error
+	for _, m := range under {
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Available reports why labs cannot be made here (nil when they can):
