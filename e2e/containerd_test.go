@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/shoal-dev/shoal/agent/runtime/containerd/containerdtest"
@@ -31,8 +34,9 @@ func TestContainerdRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ns := d.NewNamespace()
 	c := harness.New(t, 1, harness.Options{BootstrapExpect: 1, ExtraArgs: []string{"--runtime", "containerd",
-		"--containerd-socket", d.Address, "--containerd-namespace", d.NewNamespace(), "--containerd-bridge", bridge,
+		"--containerd-socket", d.Address, "--containerd-namespace", ns, "--containerd-bridge", bridge,
 		"--pod-cidr", podCIDR, "--service-cidr", "10.97.1.0/24", "--dns-port", "-1"}})
 	c.StartAll()
 	c.WaitFormed(60*time.Second, 1, 0)
@@ -47,9 +51,13 @@ func TestContainerdRuntime(t *testing.T) {
 		if err := os.WriteFile(bad, b[:len(b)/2], 0o644); err != nil {
 			t.Fatal(err)
 		}
+		before := containerdState(t, d, ns)
 		r := c.CLI(a, nil, "image", "load", bad)
 		if r.Code == 0 || !strings.Contains(r.Stderr, "bad.tar") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 			t.Fatalf("corrupt archive: exit %d, stderr %q", r.Code, r.Stderr)
+		}
+		if after := containerdState(t, d, ns); after != before {
+			t.Fatalf("containerd after the corrupt archive: %s; before: %s", after, before)
 		}
 	})
 
@@ -159,30 +167,104 @@ spec:
 		}
 	})
 
-	t.Run("an unknown image waits in ImagePullBackOff with the error", func(t *testing.T) {
+	t.Run("an unknown image waits in ImagePullBackOff with the error, and leaves nothing behind", func(t *testing.T) {
+		before := containerdState(t, d, ns)
 		pod := `apiVersion: v1
 kind: Pod
 metadata: {name: ghost, namespace: default}
 spec:
   containers:
   - {name: c, image: "localhost/no-such-image:v1", imagePullPolicy: Never}
+  - {name: d, image: "Not//A/Valid:Reference!", imagePullPolicy: IfNotPresent}
 `
 		c.MustCLI(a, "apply", "-f", writeManifest(t, "ghost.yaml", pod))
-		waitfor.Cond(t, 30*time.Second, "ghost in ImagePullBackOff", func() (bool, string) {
+		var ghost corev1.Pod
+		waitfor.Cond(t, 30*time.Second, "ghost's containers in ImagePullBackOff", func() (bool, string) {
 			p, err := getPod(t, c, a, "ghost")
-			if err != nil || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+			ghost = p
+			if err != nil || len(p.Status.ContainerStatuses) != 2 {
 				return false, fmt.Sprint(err, p.Status)
 			}
-			w := p.Status.ContainerStatuses[0].State.Waiting
-			return p.Status.Phase == corev1.PodPending && w.Reason == "ImagePullBackOff" && strings.Contains(w.Message, "no-such-image"), w.Reason + ": " + w.Message
+			var msgs []string
+			for _, cs := range p.Status.ContainerStatuses {
+				w := cs.State.Waiting
+				if w == nil || w.Reason != "ImagePullBackOff" {
+					return false, fmt.Sprint(cs.State)
+				}
+				msgs = append(msgs, w.Message)
+			}
+			return p.Status.Phase == corev1.PodPending && strings.Contains(msgs[0], "no-such-image") && strings.Contains(msgs[1], "Not//A/Valid"),
+				strings.Join(msgs, " | ")
 		})
 		// Events are written in batches: wait for the pull failure's.
 		waitfor.Cond(t, 10*time.Second, "describe showing the pull failure", func() (bool, string) {
 			desc := c.CLI(a, nil, "describe", "pod", "ghost").Stdout
 			return strings.Contains(desc, "ImagePullBackOff") && strings.Contains(desc, "Failed to pull image"), desc
 		})
+		// No container, snapshot or image was made for it.
+		if after := containerdState(t, d, ns); after != before {
+			t.Fatalf("containerd after the failed pulls: %s; before: %s", after, before)
+		}
 		c.MustCLI(a, "delete", "pod", "ghost")
+		waitfor.Cond(t, 30*time.Second, "ghost's network namespace gone", func() (bool, string) {
+			mounts, _ := os.ReadFile("/proc/self/mounts")
+			return !strings.Contains(string(mounts), string(ghost.UID)), "still mounted"
+		})
 	})
+
+	t.Run("an invalid memory quantity is refused and nothing is stored", func(t *testing.T) {
+		pod := `apiVersion: v1
+kind: Pod
+metadata: {name: greedy, namespace: default}
+spec:
+  containers:
+  - name: c
+    image: ` + containerdtest.TestAppImage + `
+    resources: {limits: {memory: 12XB}}
+`
+		r := c.CLI(a, nil, "apply", "-f", writeManifest(t, "greedy.yaml", pod))
+		msg := strings.TrimSpace(r.Stderr)
+		if r.Code == 0 || strings.Contains(msg, "\n") || !strings.Contains(msg, "greedy.yaml") ||
+			!strings.Contains(msg, "spec.containers[0].resources.limits.memory") || !strings.Contains(msg, "12XB") {
+			t.Fatalf("invalid memory quantity: exit %d, stderr %q", r.Code, r.Stderr)
+		}
+		if r := c.CLI(a, nil, "get", "pod", "greedy"); r.Code == 0 {
+			t.Fatalf("a refused pod was stored: %s", r.Stdout)
+		}
+	})
+}
+
+// containerdState summarizes what the agent's containerd namespace holds:
+// containers, snapshots and images.
+func containerdState(t *testing.T, d *containerdtest.Daemon, ns string) string {
+	t.Helper()
+	cl, err := d.Client(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := namespaces.WithNamespace(t.Context(), ns)
+	ctrs, err := cl.Containers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps := 0
+	if err := cl.SnapshotService("overlayfs").Walk(ctx, func(context.Context, snapshots.Info) error {
+		snaps++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := cl.ListImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, i := range imgs {
+		names = append(names, i.Name())
+	}
+	slices.Sort(names)
+	return fmt.Sprintf("%d containers, %d snapshots, images %v", len(ctrs), snaps, names)
 }
 
 // restarts is the pod's total container restart count.

@@ -19,8 +19,8 @@ func TestPlan(t *testing.T) {
 		self,
 		{Name: "b", Addr: "192.168.77.3", PodCIDR: "10.244.2.0/24"},
 		{Name: "c", Addr: "192.168.77.4", PodCIDR: "10.244.3.0/24"},
-		{Name: "d", Addr: "127.0.0.5", PodCIDR: "10.244.4.0/24"},     // same host
-		{Name: "e", Addr: "192.168.77.6", PodCIDR: ""},               // no range yet
+		{Name: "d", Addr: "127.0.0.5", PodCIDR: "10.244.4.0/24"},      // same host
+		{Name: "e", Addr: "192.168.77.6", PodCIDR: ""},                // no range yet
 		{Name: "f", Addr: "192.168.77.7", PodCIDR: "10.244.1.128/25"}, // overlaps ours
 		{Name: "g", Addr: "192.168.77.8", PodCIDR: "10.244.5.1/24"},   // not canonical
 		{Name: "h", Addr: "192.168.77.9", PodCIDR: "10.244.3.0/24"},   // c's, claimed twice
