@@ -329,7 +329,7 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 	a.registerGossipMetrics()
 
-	if a.driver, err = newDriver(cfg, a.log); err != nil {
+	if a.driver, err = newDriver(cfg, a.log, a.imagePeers()); err != nil {
 		return nil, err
 	}
 	a.api, err = apiserver.New(apiserver.Config{Node: cfg.Name, Raft: a.node, Members: a.mesh, LocalIP: cfg.BindAddr, ServiceCIDR: cfg.ServiceCIDR, ClusterCIDR: cfg.ClusterCIDR,
@@ -354,7 +354,9 @@ func New(cfg Config) (a *Agent, err error) {
 	}
 	a.kubelet = kubelet.New(kcfg)
 	a.api.SetPodIO(a.kubelet)
-	if l, ok := a.driver.(apiserver.ImageLoader); ok {
+	a.api.SetUsage(a.kubelet, cfg.CPUMillis, cfg.MemoryBytes)
+	a.reg.MustRegister(a.kubelet.Collector())
+	if l, ok := a.driver.(apiserver.ImageStore); ok {
 		a.api.SetImages(l)
 	}
 	lis, err := net.Listen("tcp", cfg.addr(cfg.GRPCPort))

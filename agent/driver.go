@@ -13,7 +13,8 @@ import (
 
 // newDriver opens the runtime driver named by the config; its state lives
 // under DATA_DIR/runtime (DATA_DIR/runtime/containerd for containerd).
-func newDriver(cfg Config, log *slog.Logger) (runtime.Driver, error) {
+// The containerd driver fetches images missing on this node from peers.
+func newDriver(cfg Config, log *slog.Logger, peers containerd.Peers) (runtime.Driver, error) {
 	switch cfg.Runtime {
 	case "process", "":
 		d, err := process.New(process.Config{Dir: filepath.Join(cfg.DataDir, "runtime"), Logger: log.With("component", "runtime")})
@@ -36,6 +37,7 @@ func newDriver(cfg Config, log *slog.Logger) (runtime.Driver, error) {
 		// Empty: the cluster allocates one (podCIDRLoop hands it over).
 		cc.PodCIDR = cfg.PodCIDR
 		cc.Logger = log.With("component", "runtime")
+		cc.Peers = peers
 		d, err := containerd.New(cc)
 		if err != nil {
 			return nil, err // says "containerd runtime: ..."

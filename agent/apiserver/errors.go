@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/containerd/errdefs"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -15,8 +16,8 @@ import (
 // forwarder may retry on the new leader.
 const notLeaderMsg = "not the raft leader"
 
-// toStatus maps store and Raft errors to gRPC codes: the one place where
-// that mapping lives.
+// toStatus maps store, Raft and runtime (containerd errdefs) errors to gRPC
+// codes: the one place where that mapping lives.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -42,6 +43,10 @@ func toStatus(err error) error {
 		return status.Error(codes.Unavailable, notLeaderMsg+": "+err.Error())
 	case errors.Is(err, consensus.ErrUnknownOutcome):
 		code = codes.Unknown
+	case errdefs.IsNotFound(err):
+		code = codes.NotFound // the runtime's: an image or blob
+	case errdefs.IsInvalidArgument(err):
+		code = codes.InvalidArgument
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

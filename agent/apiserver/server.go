@@ -66,8 +66,11 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// PodIO serves logs and exec of the pods on this agent (nil: none).
 	PodIO PodIO
-	// Images imports image archives into this agent's runtime (nil: none).
-	Images ImageLoader
+	// Top is what Top reports for this agent (see SetUsage).
+	Top TopSource
+	// Images is this agent's runtime's image store: archives are loaded
+	// into it, peers fetch images from it (nil: none).
+	Images ImageStore
 	// LocalIP is the agent's bound IP: calls it forwards leave from it, so
 	// the leader can tell a fellow agent's forwarded call from a client's.
 	LocalIP string

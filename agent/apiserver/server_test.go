@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerd/errdefs"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
@@ -73,6 +74,8 @@ func TestToStatus(t *testing.T) {
 		{consensus.ErrNotLeader, codes.Unavailable},
 		{consensus.ErrUnknownOutcome, codes.Unknown},
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
+		{fmt.Errorf("image x: %w", errdefs.ErrNotFound), codes.NotFound},
+		{fmt.Errorf("blob y: %w", errdefs.ErrInvalidArgument), codes.InvalidArgument},
 		{errors.New("boom"), codes.Internal},
 		{status.Error(codes.PermissionDenied, "kept"), codes.PermissionDenied},
 	}

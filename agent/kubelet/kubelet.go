@@ -58,6 +58,9 @@ type Config struct {
 	StatusInterval time.Duration
 	// ResyncInterval bounds how long a change can wait for the sync loop.
 	ResyncInterval time.Duration
+	// StatsInterval is how often the CPU and memory use of running
+	// containers is sampled (drivers implementing runtime.Stats).
+	StatsInterval time.Duration
 	// Events records what happens to pods (nil records nothing).
 	Events *events.Recorder
 
@@ -86,6 +89,7 @@ func DefaultConfig() Config {
 		BackoffReset:   10 * time.Minute,
 		StatusInterval: 200 * time.Millisecond,
 		ResyncInterval: time.Second,
+		StatsInterval:  10 * time.Second,
 		ClusterDomain:  "cluster.local",
 		HostResolvConf: "/etc/resolv.conf",
 	}
@@ -109,6 +113,8 @@ type Kubelet struct {
 	statusSig chan struct{}
 
 	network runtime.PodNetwork // the driver's, when it gives pods their own network
+	stats   runtime.Stats      // the driver's, when it measures containers
+	usage   usageTable         // the latest samples of stats
 	synced  atomic.Bool        // the replica has caught up since Run began
 }
 
@@ -129,6 +135,9 @@ func New(cfg Config) *Kubelet {
 	}
 	if cfg.ResyncInterval == 0 {
 		cfg.ResyncInterval = def.ResyncInterval
+	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = def.StatsInterval
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = def.ClusterDomain
@@ -156,6 +165,7 @@ func New(cfg Config) *Kubelet {
 		statusSig:    make(chan struct{}, 1),
 	}
 	k.network, _ = cfg.Driver.(runtime.PodNetwork)
+	k.stats, _ = cfg.Driver.(runtime.Stats)
 	return k
 }
 
@@ -168,6 +178,7 @@ func (k *Kubelet) Run(ctx context.Context) {
 		k.statusLoop(ctx)
 	}()
 	k.adopt()
+	k.startStatsLoop(ctx)
 	synced := k.waitSynced(ctx)
 	tick := time.NewTicker(k.cfg.ResyncInterval)
 	defer tick.Stop()

@@ -201,3 +201,30 @@ type PodNetwork interface {
 	// too, and RemovePod releases it.
 	SetupPodNetwork(ctx context.Context, pod Pod) (netip.Addr, error)
 }
+
+// Usage is what one running container attempt uses, as read at At.
+type Usage struct {
+	// CPUNanos is the CPU time (user and system) the attempt's processes
+	// have used since it started. It only grows while the attempt runs,
+	// except where a driver says otherwise; a new attempt starts from 0.
+	CPUNanos uint64
+	// MemoryWorkingSetBytes is the memory the attempt holds that the kernel
+	// cannot simply drop: usage minus inactive page cache, as cadvisor and
+	// the kubelet count it (the figure the OOM killer looks at).
+	MemoryWorkingSetBytes uint64
+	// MemoryLimitBytes is the attempt's memory limit; 0 means none.
+	MemoryLimitBytes uint64
+	// At is when the figures were read.
+	At time.Time
+}
+
+// Stats is implemented by drivers that can measure what their containers
+// use (containerd from the task's cgroup, process from /proc). The kubelet
+// samples it for `shoal top` and /metrics; with a driver that does not
+// implement it (sim) no usage is reported.
+type Stats interface {
+	// Stats reads the running attempt's usage now. It fails with
+	// ErrNotFound for an unknown attempt and ErrNotRunning for one that
+	// has exited.
+	Stats(ctx context.Context, id ContainerID) (Usage, error)
+}

@@ -43,6 +43,11 @@
 //	shoal-testapp get URL [--timeout 5s]
 //	    GETs URL, its host resolved as by resolve, and prints the response
 //	    body; exits 1 with a one-line error on failure or HTTP status >= 400.
+//	shoal-testapp burn [--cpu N] [--mem SIZE] [DURATION]
+//	    Keeps N cores busy (default 1) and holds SIZE of memory written
+//	    page by page (default 0; 20Mi, 512Ki, or bytes), prints "burning"
+//	    once the memory is held, and exits 0 after DURATION (default:
+//	    never) or on SIGTERM: a workload for CPU and memory metrics.
 package main
 
 import (
@@ -74,6 +79,7 @@ commands:
   resolve NAME [--timeout 5s]          print NAME's addresses (SHOAL_RESOLV_CONF's DNS)
   get URL [--timeout 5s]               GET URL, host resolved as by resolve; print the body
   set PATH fail|ok                     flip /healthz or /ready of this directory's server
+  burn [--cpu N] [--mem SIZE] [DUR]    keep N cores busy and hold SIZE of memory
 `
 
 func main() {
@@ -115,6 +121,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = checkCmd(ctx, args, stdout)
 	case "set":
 		err = setCmd(ctx, args, stdout)
+	case "burn":
+		err = burnCmd(ctx, args, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -41,6 +41,9 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Logger receives the driver's logs; nil discards them.
 	Logger *slog.Logger
+	// Peers are asked for an image missing on this node before its
+	// registry is (see the package doc); nil asks no one.
+	Peers Peers
 
 	// PodCIDR is this node's pod range; host-local IPAM hands out its
 	// addresses, the first one goes to the bridge (the pods' gateway).

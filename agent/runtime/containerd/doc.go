@@ -34,7 +34,14 @@
 //  1. The image is looked up as written and normalized ("busybox" is
 //     docker.io/library/busybox:latest) and pulled as ImagePullPolicy says
 //     (empty: IfNotPresent); pull errors wrap runtime.ErrImagePull. Images
-//     can also be loaded without a registry with ImportImage.
+//     can also be loaded without a registry with ImportImage. An image
+//     missing here is first fetched from a peer node that holds it
+//     (Config.Peers, peer.go): client.Pull with a remotes.Resolver over
+//     the peers, so containerd verifies every blob's digest on commit; a
+//     failed fetch keeps its lease (an hour) so the next one resumes
+//     partial blobs, and drops whole blobs that failed their check. Only
+//     then is the registry tried. ListImages, ResolveImage and ReadContent
+//     serve this node's images to the peers.
 //  2. On the pod's first container (or SetupPodNetwork, runtime.PodNetwork)
 //     the pod's network namespace is created (unshare on a locked thread,
 //     bind-mounted at net.ns) and attached with CNI: loopback, then bridge

@@ -87,11 +87,18 @@ func requireDaemon(t *testing.T) {
 // through a fresh driver: that re-adopts and then RemovePods everything.
 func testConfig(t *testing.T) Config {
 	t.Helper()
-	requireDaemon(t)
-	ns := daemon.NewNamespace()
-	if err := daemon.Import(t.Context(), ns, archive); err != nil {
+	cfg := emptyConfig(t)
+	if err := daemon.Import(t.Context(), cfg.Namespace, archive); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// emptyConfig is testConfig with no image in the namespace.
+func emptyConfig(t *testing.T) Config {
+	t.Helper()
+	requireDaemon(t)
+	ns := daemon.NewNamespace()
 	n := netSeq.Add(1)
 	cfg := DefaultConfig()
 	// Not t.TempDir(): subtest names put commas in it, and runc cannot

@@ -80,6 +80,7 @@ API from any of them.
 		newDrainCmd(g),
 		newLogsCmd(g),
 		newExecCmd(g),
+		newTopCmd(g),
 		newImageCmd(g),
 		newVersionCmd(g),
 	)

@@ -3,11 +3,14 @@
 // run, without a registry.
 //
 // A Daemon has its own --root, --state and socket under a directory the
-// caller gives (t.TempDir()), a config that disables the CRI plugin, and is
-// stopped and cleaned by Stop: every task of every namespace it served is
-// killed and deleted, containers go with their snapshots, then the daemon
-// is stopped and the per-namespace cgroups and runc state it left on the
-// host are removed. Several daemons on one host share /run/containerd (shim
+// caller gives (t.TempDir()) and a config that disables the CRI plugin and
+// keeps the namespaces' content apart (content_sharing_policy "isolated":
+// a blob one namespace holds is written and checked again when another
+// fetches it, as between agents on different machines). Stop stops and
+// cleans it: every task of every namespace it served is killed and
+// deleted, containers go with their snapshots, then the daemon is stopped
+// and the per-namespace cgroups and runc state it left on the host are
+// removed. Several daemons on one host share /run/containerd (shim
 // sockets, runc state) and the cgroup tree, so every test must use its own
 // namespace (NewNamespace). Stop does not undo what a runtime driver did
 // outside containerd (network namespace mounts, CNI leases, bridges):
@@ -142,6 +145,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
+
+[plugins."io.containerd.metadata.v1.bolt"]
+  content_sharing_policy = "isolated"
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.Address, d.Address+".ttrpc", filepath.Join(dir, "opt"))
 	configPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
