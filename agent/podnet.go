@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/shoal-dev/shoal/agent/podcidr"
@@ -22,6 +23,7 @@ type podRanger interface {
 // it.
 func (a *Agent) podCIDRLoop(ctx context.Context) {
 	warned := ""
+	noMasq := false
 	a.every(ctx, time.Second, false, func(context.Context) bool {
 		o, _ := a.node.Store().Get("Node", "", a.cfg.Name)
 		cidr := podcidr.Of(o)
@@ -40,6 +42,15 @@ func (a *Agent) podCIDRLoop(ctx context.Context) {
 					a.log.Error("runtime cannot take the node's pod CIDR", "cidr", cidr, "err", err)
 				}
 				return false
+			}
+			if p, err := netip.ParsePrefix(r.PodCIDR()); err == nil && !noMasq {
+				added, err := podroutes.NoMasquerade(p, a.cfg.ClusterCIDR)
+				if err != nil {
+					a.log.Warn("pods will reach other nodes' pods from the node's address", "err", err)
+				} else if added {
+					a.log.Info("pod to pod traffic leaves without NAT", "from", p, "to", a.cfg.ClusterCIDR)
+				}
+				noMasq = err == nil
 			}
 		}
 		a.metaMu.Lock()

@@ -286,8 +286,13 @@ spec:
 	a, cNode := podOn["n1"], podOn["n3"]
 	t.Run("a pod on one node reaches a pod on another by IP", func(t *testing.T) {
 		got, err := execIn(c, n1, a.Name, "", "/shoal-testapp", "get", "http://"+cNode.Status.PodIP+":8080/")
-		if err != nil || !strings.Contains(got, cNode.Name) {
+		var r struct{ Pod, Client string }
+		if err != nil || json.Unmarshal([]byte(got), &r) != nil || r.Pod != cNode.Name {
 			t.Fatalf("from %s on n1 to %s (%s) on n3: %q, %v", a.Name, cNode.Name, cNode.Status.PodIP, got, err)
+		}
+		// Without NAT: the pod on n3 sees the pod on n1's own address.
+		if r.Client != a.Status.PodIP {
+			t.Fatalf("%s saw the request come from %s, want %s's address %s", cNode.Name, r.Client, a.Name, a.Status.PodIP)
 		}
 	})
 

@@ -28,6 +28,8 @@ type info struct {
 	Node      string `json:"node"`
 	Version   string `json:"version"`
 	Hostname  string `json:"hostname"`
+	// Client is the address the request came from, as this pod sees it.
+	Client string `json:"client,omitempty"`
 }
 
 // app is the state behind the HTTP handlers.
@@ -62,7 +64,11 @@ func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(a.info) // one line
+		reply := a.info
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			reply.Client = host
+		}
+		_ = json.NewEncoder(w).Encode(reply) // one line
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if a.unhealth.Load() {
