@@ -21,25 +21,36 @@ SOCK=${CONTAINERD_SOCKET:-/run/containerd/containerd.sock}
 labnet() { go run ./e2e/lab/labnet "$@" -name "$NAME" -nodes "$NODES"; }
 cli() { "$SHOAL" --server 10.250.77.2:7948 --timeout 10s "$@"; }
 
+# waitgone PIDFILE: SIGTERM the process, wait up to 30 s, then SIGKILL.
+waitgone() {
+  [ -f "$1" ] || return 0
+  local pid
+  pid=$(cat "$1")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 150); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$1"
+}
+
 stop() {
   if [ -f "$DIR/n1.pid" ] && kill -0 "$(cat "$DIR/n1.pid")" 2>/dev/null; then
-    # Delete the workload first so the agents tear its pods' networks down.
+    # Delete the workload first and let the agents stop its containers and
+    # tear their network namespaces down.
     cli delete -f examples/lab.yaml --ignore-not-found >/dev/null 2>&1 || true
-    for _ in $(seq 1 100); do
-      [ -z "$(cli get pods -o name 2>/dev/null)" ] && break
+    for _ in $(seq 1 200); do
+      if [ -z "$(cli get pods -A -o name 2>/dev/null)" ] && ! grep -q " $DIR/" /proc/self/mounts; then
+        break
+      fi
       sleep 0.3
     done
   fi
   for i in $(seq 1 "$NODES"); do
-    if [ -f "$DIR/n$i.pid" ]; then
-      kill "$(cat "$DIR/n$i.pid")" 2>/dev/null || true
-      rm -f "$DIR/n$i.pid"
-    fi
+    waitgone "$DIR/n$i.pid"
   done
-  if [ -f "$DIR/containerd.pid" ]; then
-    kill "$(cat "$DIR/containerd.pid")" 2>/dev/null || true
-    rm -f "$DIR/containerd.pid"
-  fi
+  waitgone "$DIR/containerd.pid"
   labnet down || true
 }
 
@@ -99,13 +110,19 @@ done
 run() { echo; echo "\$ shoal $*"; cli "$@"; }
 run cluster members
 run get nodes -o wide
+echo; echo '$ shoal get nodes -o json | grep podCIDR'
+cli get nodes -o json | grep '"podCIDR"'
+for _ in $(seq 1 100); do
+  [ "$(ip -n labdemo-n1 route show proto 83 | wc -l)" = $((NODES-1)) ] && break
+  sleep 0.2
+done
 echo; echo "\$ ip -n labdemo-n1 route show proto 83    # routes to the other nodes' pods"
 ip -n labdemo-n1 route show proto 83
 run image load bin/shoal-testapp.oci.tar
 run apply -f examples/lab.yaml
 echo "waiting for 6 Ready pods (n2 and n3 fetch the image from n1)..."
 for _ in $(seq 1 300); do
-  [ "$(cli get pods -l app=lab 2>/dev/null | grep -c ' Running ')" = 6 ] && break
+  [ "$(cli get pods -l app=lab 2>/dev/null | grep -c ' 1/1 *Running ')" = 6 ] && break
   sleep 0.3
 done
 run get pods -o wide

@@ -38,6 +38,12 @@ type ImageStore interface {
 	ReadContent(ctx context.Context, dgst digest.Digest, offset int64) (io.ReadCloser, error)
 }
 
+// ImageSizer is implemented by runtimes that can tell how many bytes of
+// content an image holds on this node (image ls shows it).
+type ImageSizer interface {
+	ImageSize(ctx context.Context, name string) (int64, error)
+}
+
 // SetImages sets the runtime the image calls serve (nil: this agent's
 // runtime has no images). Call it before serving.
 func (s *Server) SetImages(st ImageStore) { s.cfg.Images = st }
@@ -147,8 +153,15 @@ func (s *Server) localImages(ctx context.Context) ([]*pb.ImageInfo, error) {
 		return nil, toStatus(fmt.Errorf("list images of %s: %w", s.cfg.Node, err))
 	}
 	out := make([]*pb.ImageInfo, 0, len(imgs))
+	sizer, _ := st.(ImageSizer)
 	for name, target := range imgs {
-		out = append(out, imageInfo(name, target))
+		info := imageInfo(name, target)
+		if sizer != nil {
+			if n, err := sizer.ImageSize(ctx, name); err == nil {
+				info.ContentSize = n
+			}
+		}
+		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b *pb.ImageInfo) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return out, nil

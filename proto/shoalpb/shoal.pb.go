@@ -2067,11 +2067,15 @@ func (x *ExecOutput) GetExitCode() int32 {
 // ImageInfo is one image in an agent's runtime: its name and the
 // descriptor of its target (an index or a manifest).
 type ImageInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	MediaType     string                 `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
-	Digest        string                 `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
-	Size          int64                  `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	MediaType string                 `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	Digest    string                 `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// size is the target descriptor's (the index or manifest itself).
+	Size int64 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
+	// content_size is what the node holds of the image for its platform:
+	// manifest, config and layers (0 when not known).
+	ContentSize   int64 `protobuf:"varint,5,opt,name=content_size,json=contentSize,proto3" json:"content_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2130,6 +2134,13 @@ func (x *ImageInfo) GetDigest() string {
 func (x *ImageInfo) GetSize() int64 {
 	if x != nil {
 		return x.Size
+	}
+	return 0
+}
+
+func (x *ImageInfo) GetContentSize() int64 {
+	if x != nil {
+		return x.ContentSize
 	}
 	return 0
 }
@@ -3007,13 +3018,14 @@ const file_shoal_v1_shoal_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
 	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12\x16\n" +
 	"\x06exited\x18\x03 \x01(\bR\x06exited\x12\x1b\n" +
-	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"j\n" +
+	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"\x8d\x01\n" +
 	"\tImageInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x02 \x01(\tR\tmediaType\x12\x16\n" +
 	"\x06digest\x18\x03 \x01(\tR\x06digest\x12\x12\n" +
-	"\x04size\x18\x04 \x01(\x03R\x04size\")\n" +
+	"\x04size\x18\x04 \x01(\x03R\x04size\x12!\n" +
+	"\fcontent_size\x18\x05 \x01(\x03R\vcontentSize\")\n" +
 	"\x11ListImagesRequest\x12\x14\n" +
 	"\x05local\x18\x01 \x01(\bR\x05local\"c\n" +
 	"\n" +

@@ -141,6 +141,20 @@ func (d *Driver) ListImages(ctx context.Context) (map[string]ocispec.Descriptor,
 	return out, nil
 }
 
+// ImageSize returns the bytes of content the image holds for this node's
+// platform: manifest, config and layers (compressed, as stored).
+func (d *Driver) ImageSize(ctx context.Context, name string) (int64, error) {
+	if err := d.life.Closed(); err != nil {
+		return 0, err
+	}
+	ctx = d.nsctx(ctx)
+	img, err := d.client.GetImage(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("image %s: %w", name, err)
+	}
+	return img.Size(ctx)
+}
+
 // ResolveImage returns the name and target of an image of this node,
 // looked up as Start does: as written, then normalized. It fails with
 // errdefs.ErrNotFound when the node has neither.

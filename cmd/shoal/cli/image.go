@@ -98,13 +98,14 @@ func newImageLsCmd(g *globals) *cobra.Command {
 		Long: `List the images of every agent's runtime: the agent --server names asks
 all the alive agents at once and merges their answers, one row per image
 name and digest with the nodes that hold it. An agent that did not answer
-is named in a warning on stderr. DIGEST and SIZE are those of the image's
-target (its manifest or index), which is what pods are started from and
-what an agent fetches from a peer that holds it.
+is named in a warning on stderr. DIGEST is the image's target (its
+manifest or index), which is what pods are started from and what an agent
+fetches from a peer that holds it; SIZE is the content a node holds for
+it (manifest, config and compressed layers).
 
 Output: a table by default; -o wide shows the full digest and the media
-type; -o json prints {"images":[{"name","digest","mediaType","size",
-"nodes"}],"unanswered":[{"node","error"}]}.`,
+type; -o json prints {"images":[{"name","digest","mediaType","size"
+(the target's),"contentSize","nodes"}],"unanswered":[{"node","error"}]}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output, "", "wide", "json"); err != nil {
@@ -129,11 +130,14 @@ type; -o json prints {"images":[{"name","digest","mediaType","size",
 // imageJSON is the stable -o json shape of one image of `image ls`: a
 // name and target, and the nodes that hold it.
 type imageJSON struct {
-	Name      string   `json:"name"`
-	Digest    string   `json:"digest"`
-	MediaType string   `json:"mediaType"`
-	Size      int64    `json:"size"`
-	Nodes     []string `json:"nodes"`
+	Name      string `json:"name"`
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	// ContentSize is the image's manifest, config and layers as a node
+	// holds them (the largest any node reported; 0 when none could tell).
+	ContentSize int64    `json:"contentSize,omitempty"`
+	Nodes       []string `json:"nodes"`
 }
 
 // unansweredJSON is a node whose images are unknown, and why.
@@ -160,6 +164,7 @@ func mergeImages(resp *pb.ListImagesResponse) ([]imageJSON, []unansweredJSON) {
 				row = &imageJSON{Name: i.GetName(), Digest: i.GetDigest(), MediaType: i.GetMediaType(), Size: i.GetSize()}
 				byKey[k] = row
 			}
+			row.ContentSize = max(row.ContentSize, i.GetContentSize())
 			if !slices.Contains(row.Nodes, n.GetNode()) {
 				row.Nodes = append(row.Nodes, n.GetNode())
 			}
@@ -205,10 +210,14 @@ func printImages(g *globals, resp *pb.ListImagesResponse, output string) error {
 		fmt.Fprintln(tw, "IMAGE\tDIGEST\tSIZE\tNODES")
 	}
 	for _, r := range rows {
+		size := r.ContentSize
+		if size == 0 {
+			size = r.Size
+		}
 		if wide {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Digest, formatSize(r.Size), strings.Join(r.Nodes, ","), r.MediaType)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Digest, formatSize(size), strings.Join(r.Nodes, ","), r.MediaType)
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, shortDigest(r.Digest), formatSize(r.Size), strings.Join(r.Nodes, ","))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, shortDigest(r.Digest), formatSize(size), strings.Join(r.Nodes, ","))
 		}
 	}
 	return tw.Flush()

@@ -21,7 +21,7 @@ func TestPrintImages(t *testing.T) {
 	}
 	resp := &pb.ListImagesResponse{Nodes: []*pb.NodeImages{
 		{Node: "n3", Images: []*pb.ImageInfo{app(appV1), {Name: "docker.io/library/db:16", MediaType: mt, Digest: db, Size: 3 << 20}}},
-		{Node: "n1", Images: []*pb.ImageInfo{app(appV1)}},
+		{Node: "n1", Images: []*pb.ImageInfo{{Name: "localhost/app:v1", MediaType: mt, Digest: appV1, Size: 837, ContentSize: 5 << 20}}},
 		{Node: "n2", Error: "connection refused"},
 		{Node: "n4", Images: []*pb.ImageInfo{app(appV2)}},
 		{Node: "n5", Error: "not asked: the node is dead"},
@@ -49,7 +49,7 @@ func TestPrintImages(t *testing.T) {
 		want := strings.Join([]string{
 			"IMAGE DIGEST SIZE NODES",
 			"docker.io/library/db:16 333333333333 3.0 MiB n3",
-			"localhost/app:v1 111111111111 837 B n1,n3",
+			"localhost/app:v1 111111111111 5.0 MiB n1,n3",
 			"localhost/app:v1 222222222222 837 B n4",
 		}, "\n")
 		if got := fields(out); got != want {
@@ -62,7 +62,7 @@ func TestPrintImages(t *testing.T) {
 	t.Run("wide", func(t *testing.T) {
 		out, _ := run(t, "wide")
 		lines := strings.Split(fields(out), "\n")
-		if lines[0] != "IMAGE DIGEST SIZE NODES MEDIA-TYPE" || lines[2] != "localhost/app:v1 "+appV1+" 837 B n1,n3 "+mt {
+		if lines[0] != "IMAGE DIGEST SIZE NODES MEDIA-TYPE" || lines[2] != "localhost/app:v1 "+appV1+" 5.0 MiB n1,n3 "+mt {
 			t.Fatalf("wide table:\n%s", out)
 		}
 	})
@@ -76,7 +76,7 @@ func TestPrintImages(t *testing.T) {
 			t.Fatalf("%v\n%s", err, out)
 		}
 		if len(got.Images) != 3 || got.Images[1].Digest != appV1 || strings.Join(got.Images[1].Nodes, ",") != "n1,n3" ||
-			got.Images[0].Size != 3<<20 || len(got.Unanswered) != 2 || got.Unanswered[0].Node != "n2" {
+			got.Images[0].Size != 3<<20 || got.Images[1].ContentSize != 5<<20 || len(got.Unanswered) != 2 || got.Unanswered[0].Node != "n2" {
 			t.Fatalf("json %s", out)
 		}
 		if errs != wantWarnings {
