@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime $(FUZZTIME) ./consensus/state
 	$(GO) test -run '^$$' -fuzz FuzzServeDNS -fuzztime $(FUZZTIME) ./dns
 	$(GO) test -run '^$$' -fuzz FuzzParseWeights -fuzztime $(FUZZTIME) ./object/manifest
+	$(GO) test -run '^$$' -fuzz FuzzParseRoutes -fuzztime $(FUZZTIME) ./object/manifest
 	$(GO) test -run '^$$' -fuzz FuzzParseResolvConf -fuzztime $(FUZZTIME) ./agent/kubelet
 
 demo: build

@@ -148,6 +148,36 @@ func (b *balancer) pick(client netip.Addr, tried map[*backend]bool) *backend {
 	return chosen
 }
 
+// routes returns the port's HTTP routes (nil: none).
+func (b *balancer) routes() *manifest.Routes {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.port.Routes
+}
+
+// pickRoute chooses, round robin, an untried backend whose routes label
+// has the value target. Nil: none is left.
+func (b *balancer) pickRoute(target string, tried map[*backend]bool) *backend {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var pool []*backend
+	for _, be := range b.backends {
+		if be.Route == target {
+			pool = append(pool, be)
+		}
+	}
+	key := "route=" + target
+	n := len(pool)
+	start := b.next[key] % max(n, 1)
+	for i := range n {
+		if be := pool[(start+i)%n]; !tried[be] {
+			b.next[key] = (start + i + 1) % n
+			return be
+		}
+	}
+	return nil
+}
+
 // weighted picks a group by smooth weighted round robin among those with
 // an untried backend and returns all its backends. With no such group
 // (every weighted group empty or tried), all backends are the pool.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"syscall"
 	"time"
@@ -45,15 +46,21 @@ type Proxy struct {
 	conns     sync.WaitGroup
 	ctx       context.Context // ends on Close
 	cancel    context.CancelFunc
+	transport *http.Transport // to backends of HTTP ports
 }
 
 // listener is one frontend's socket; bal is the service port it serves.
 type listener struct {
-	fe  Frontend
-	key string
-	bal *balancer
-	tcp *net.TCPListener
-	udp *udpFrontend
+	fe     Frontend
+	key    string
+	bal    *balancer
+	routed bool // served as HTTP (Port.Routes)
+	tcp    *net.TCPListener
+	udp    *udpFrontend
+
+	mu     sync.Mutex
+	srv    *http.Server // of a routed frontend, once serving
+	closed bool
 }
 
 // New returns a proxy serving nothing.
@@ -73,7 +80,7 @@ func New(cfg Config) *Proxy {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Proxy{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer),
 		balancers: map[string]*balancer{}, listeners: map[Frontend]*listener{},
-		failed: map[Frontend]string{}, ctx: ctx, cancel: cancel}
+		failed: map[Frontend]string{}, ctx: ctx, cancel: cancel, transport: newBackendTransport(cfg.DialTimeout)}
 }
 
 // Sync makes the proxy serve exactly ports. Frontends that cannot listen
@@ -105,7 +112,7 @@ func (p *Proxy) Sync(ports []Port) error {
 		}
 	}
 	for fe, l := range p.listeners {
-		if port, ok := want[fe]; !ok || port.Key() != l.key {
+		if port, ok := want[fe]; !ok || port.Key() != l.key || port.routed() != l.routed {
 			l.close()
 			delete(p.listeners, fe)
 			p.log.Debug("proxy: stopped listening", "frontend", fe.String(), "service", l.key)
@@ -122,7 +129,7 @@ func (p *Proxy) Sync(ports []Port) error {
 		if _, ok := p.listeners[fe]; ok {
 			continue
 		}
-		l, err := p.listen(fe, port.Key(), p.balancers[port.Key()])
+		l, err := p.listen(fe, port.Key(), port.routed(), p.balancers[port.Key()])
 		if err != nil {
 			failed[fe] = err.Error()
 			if p.failed[fe] != err.Error() {
@@ -161,15 +168,16 @@ func (p *Proxy) Close() error {
 	}
 	p.mu.Unlock()
 	p.conns.Wait()
+	p.transport.CloseIdleConnections()
 	return nil
 }
 
-func (p *Proxy) listen(fe Frontend, key string, b *balancer) (*listener, error) {
+func (p *Proxy) listen(fe Frontend, key string, routed bool, b *balancer) (*listener, error) {
 	// No TCP keepalive on accepted connections (as HAProxy's default):
 	// it costs four setsockopt calls per connection. Connections to
 	// backends keep it, so a dead node's are found.
 	lc := net.ListenConfig{Control: reusePortFreeBind, KeepAlive: -1}
-	l := &listener{fe: fe, key: key, bal: b}
+	l := &listener{fe: fe, key: key, bal: b, routed: routed}
 	switch fe.Proto {
 	case corev1.ProtocolTCP:
 		ln, err := lc.Listen(context.Background(), "tcp", fe.Addr.String())
@@ -178,7 +186,11 @@ func (p *Proxy) listen(fe Frontend, key string, b *balancer) (*listener, error) 
 		}
 		l.tcp = ln.(*net.TCPListener)
 		p.conns.Add(1)
-		go p.acceptTCP(l)
+		if routed {
+			go p.serveHTTP(l)
+		} else {
+			go p.acceptTCP(l)
+		}
 	case corev1.ProtocolUDP:
 		pc, err := lc.ListenPacket(context.Background(), "udp", fe.Addr.String())
 		if err != nil {
@@ -197,6 +209,13 @@ func (p *Proxy) listen(fe Frontend, key string, b *balancer) (*listener, error) 
 }
 
 func (l *listener) close() {
+	l.mu.Lock()
+	l.closed = true
+	srv := l.srv
+	l.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close() // the socket and every connection
+	}
 	if l.tcp != nil {
 		_ = l.tcp.Close()
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,7 @@ type Backend struct {
 	Addr  netip.AddrPort
 	Pod   string
 	Group string // the pod's value of the weights label, when weighted
+	Route string // the pod's value of the routes label, when routed
 }
 
 // Port is one service port as the proxy serves it.
@@ -38,7 +40,14 @@ type Port struct {
 	Policy    string    // manifest.RoundRobin or manifest.LeastConnections
 	Affinity  time.Duration
 	Weights   *manifest.Weights
+	// Routes, on a port marked appProtocol: http, makes the proxy speak
+	// HTTP on it and pick the backend per request (A/B by header or
+	// cookie); nil on every other port.
+	Routes *manifest.Routes
 }
+
+// routed reports whether the port is served as HTTP.
+func (p *Port) routed() bool { return p.Routes != nil }
 
 // Key names the service port.
 func (p *Port) Key() string { return fmt.Sprintf("%s:%s/%s", p.Service, p.Name, p.Proto) }
@@ -68,6 +77,12 @@ func Build(nodeAddrs []netip.Addr, svcs []*corev1.Service, eps func(*corev1.Serv
 				base.Weights = &w
 			}
 		}
+		var routes *manifest.Routes
+		if v, ok := s.Annotations[manifest.AnnotationRoutes]; ok {
+			if r, err := manifest.ParseRoutes(v); err == nil {
+				routes = &r
+			}
+		}
 		if s.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
 			base.Affinity = defaultAffinity
 			if c := s.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
@@ -86,6 +101,9 @@ func Build(nodeAddrs []netip.Addr, svcs []*corev1.Service, eps func(*corev1.Serv
 			p.Name, p.Proto = sp.Name, sp.Protocol
 			if p.Proto == "" {
 				p.Proto = corev1.ProtocolTCP
+			}
+			if routes != nil && p.Proto == corev1.ProtocolTCP && sp.AppProtocol != nil && strings.EqualFold(*sp.AppProtocol, "http") {
+				p.Routes = routes
 			}
 			p.Frontends = append(p.Frontends, netip.AddrPortFrom(clusterIP, uint16(sp.Port)))
 			if sp.NodePort != 0 {
@@ -110,6 +128,9 @@ func Build(nodeAddrs []netip.Addr, svcs []*corev1.Service, eps func(*corev1.Serv
 				b := Backend{Addr: netip.AddrPortFrom(e.IP, uint16(e.Ports[i].Target)), Pod: e.PodName}
 				if p.Weights != nil {
 					b.Group = e.Labels[p.Weights.Label]
+				}
+				if p.Routes != nil {
+					b.Route = e.Labels[p.Routes.Label]
 				}
 				p.Backends = append(p.Backends, b)
 			}

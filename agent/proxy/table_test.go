@@ -75,3 +75,25 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("publishNotReadyAddresses service: %+v", nr)
 	}
 }
+
+func TestBuildRoutesOnHTTPPortsOnly(t *testing.T) {
+	httpProto := "http"
+	s := &corev1.Service{}
+	s.Name, s.Namespace = "ab", "default"
+	s.Annotations = map[string]string{manifest.AnnotationRoutes: "header X-Group=beta -> track=b"}
+	s.Spec = corev1.ServiceSpec{ClusterIP: "10.96.0.12", Ports: []corev1.ServicePort{
+		{Name: "web", Port: 80, AppProtocol: &httpProto},
+		{Name: "raw", Port: 9000},
+	}}
+	eps := func(*corev1.Service) []endpoints.Endpoint {
+		return []endpoints.Endpoint{{IP: netip.MustParseAddr("10.1.0.1"), PodName: "p", Ready: true, Labels: map[string]string{"track": "b"},
+			Ports: []endpoints.Port{{Port: 80, Target: 8080, Protocol: corev1.ProtocolTCP}, {Port: 9000, Target: 9000, Protocol: corev1.ProtocolTCP}}}}
+	}
+	ports := Build(nil, []*corev1.Service{s}, eps)
+	if len(ports) != 2 || ports[0].Routes == nil || ports[0].Routes.Label != "track" || ports[0].Backends[0].Route != "b" {
+		t.Fatalf("appProtocol http port: %+v", ports[0])
+	}
+	if ports[1].Routes != nil || ports[1].Backends[0].Route != "" {
+		t.Fatalf("a port without appProtocol http is plain TCP: %+v", ports[1])
+	}
+}

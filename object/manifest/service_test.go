@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -130,6 +131,62 @@ func FuzzParseWeights(f *testing.F) {
 		}
 		if total <= 0 || len(w.Weight) != len(w.Values) || w.Label == "" {
 			t.Fatalf("%q parsed to %+v", s, w)
+		}
+	})
+}
+
+func TestParseRoutes(t *testing.T) {
+	r, err := ParseRoutes("header X-Group=beta -> version=b; cookie group=beta -> version=b;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Routes{Label: "version", Rules: []RouteRule{
+		{Name: "X-Group", Value: "beta", Target: "b"},
+		{Cookie: true, Name: "group", Value: "beta", Target: "b"},
+	}}
+	if fmt.Sprint(r) != fmt.Sprint(want) {
+		t.Fatalf("ParseRoutes = %+v; want %+v", r, want)
+	}
+	header := func(h map[string][]string) func(string) []string {
+		return func(n string) []string { return h[n] }
+	}
+	noCookie := func(string) (string, bool) { return "", false }
+	if got := r.Match(header(map[string][]string{"X-Group": {"alpha", "beta"}}), noCookie); got != "b" {
+		t.Errorf("header match = %q", got)
+	}
+	if got := r.Match(header(nil), func(n string) (string, bool) { return "beta", n == "group" }); got != "b" {
+		t.Errorf("cookie match = %q", got)
+	}
+	if got := r.Match(header(map[string][]string{"X-Group": {"Beta"}}), noCookie); got != "" {
+		t.Errorf("values match exactly; got %q", got)
+	}
+	for _, bad := range []string{"", ";", "header X-Group=beta", "query a=b -> v=b", "header X Group=beta -> v=b",
+		"header X-Group= -> v=b", "header X-Group=a;b -> v=b", "header X-Group=beta -> =b", "header X-Group=beta -> version=",
+		"header X-Group=beta -> bad label!=b", "header A=1 -> version=a; header B=1 -> track=b"} {
+		if _, err := ParseRoutes(bad); err == nil {
+			t.Errorf("ParseRoutes(%q) = nil error", bad)
+		}
+	}
+}
+
+// FuzzParseRoutes: any annotation value either parses into rules on one
+// label with token names and non-empty values, or is an error.
+func FuzzParseRoutes(f *testing.F) {
+	for _, s := range []string{"header X-Group=beta -> version=b", "cookie g=1 -> v=a; header H=2 -> v=b", ";;", "header =->=", "cookie a=b->c=d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRoutes(s)
+		if err != nil {
+			return
+		}
+		if r.Label == "" || len(r.Rules) == 0 {
+			t.Fatalf("%q parsed to %+v", s, r)
+		}
+		for _, rule := range r.Rules {
+			if !isToken(rule.Name) || rule.Value == "" || rule.Target == "" {
+				t.Fatalf("%q: rule %+v", s, rule)
+			}
 		}
 	})
 }
