@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -44,6 +45,11 @@ func (a *Agent) servicesLoop(ctx context.Context) {
 		return
 	}
 	store := a.node.Store()
+	synced := prometheus.NewGauge(prometheus.GaugeOpts{Name: "shoal_services_synced_revision",
+		Help: "Store revision the cluster DNS records and the proxy table were last built from: every change up to it is in effect on this agent."})
+	if err := a.reg.Register(synced); err != nil {
+		a.log.Warn("register services metric", "err", err)
+	}
 	var built uint64
 	resync := time.NewTicker(proxyResync)
 	defer resync.Stop()
@@ -58,6 +64,7 @@ func (a *Agent) servicesLoop(ctx context.Context) {
 				_ = a.proxy.Sync(proxy.Build(a.nodeAddrs(), v.services, v.endpoints))
 			}
 			built = rev
+			synced.Set(float64(rev))
 		}
 		select {
 		case <-ctx.Done():
