@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"strings"
 	"net/netip"
 	"strconv"
 
@@ -24,6 +25,7 @@ var serviceFields = []string{
 	"spec.ports[].port",
 	"spec.ports[].targetPort",
 	"spec.ports[].nodePort",
+	"spec.ports[].appProtocol",
 	"spec.clusterIP",
 	"spec.clusterIPs",
 	"spec.externalIPs",
@@ -154,6 +156,11 @@ func validateServicePorts(spec *corev1.ServiceSpec) *fieldErr {
 		case corev1.ProtocolTCP, corev1.ProtocolUDP:
 		default:
 			return unsupportedValue(p+".protocol", string(proto), "TCP", "UDP")
+		}
+		if ap := sp.AppProtocol; ap != nil {
+			if errs := validation.IsQualifiedName(*ap); len(errs) > 0 {
+				return errAt(p+".appProtocol", fmt.Sprintf("%q: %s", *ap, strings.Join(errs, "; ")))
+			}
 		}
 		if sp.Port < 1 || sp.Port > 65535 {
 			return errAt(p+".port", fmt.Sprintf("%d: must be between 1 and 65535", sp.Port))
