@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,8 +50,9 @@ type answer struct {
 }
 
 // runClient sends requests to u on new connections, one after the other,
-// until stop is closed, and returns what each got.
-func runClient(u string, stop <-chan struct{}) <-chan []answer {
+// until stop is closed, and returns what each got; sent counts them as
+// they go.
+func runClient(u string, stop <-chan struct{}, sent *atomic.Int64) <-chan []answer {
 	out := make(chan []answer, 1)
 	go func() {
 		var got []answer
@@ -63,6 +65,7 @@ func runClient(u string, stop <-chan struct{}) <-chan []answer {
 			}
 			r, err := httpGet(u)
 			got = append(got, answer{at: time.Now(), version: r.Version, err: err})
+			sent.Add(1)
 		}
 	}()
 	return out
@@ -142,21 +145,20 @@ spec:
 		waitAnswer(t, u)
 		for _, step := range []struct{ from, to string }{{"blue", "green"}, {"green", "blue"}} {
 			stop := make(chan struct{})
-			done := runClient(u, stop)
+			var sent atomic.Int64
+			done := runClient(u, stop, &sent)
 			// Some answers before the switch.
-			waitfor.Cond(t, 10*time.Second, "the client running", func() (bool, string) {
-				r, err := httpGet(u)
-				return err == nil && r.Version == step.from, fmt.Sprint(r, err)
+			waitfor.Cond(t, 10*time.Second, "50 requests before the switch", func() (bool, string) {
+				return sent.Load() >= 50, fmt.Sprint(sent.Load())
 			})
 			switchAt := time.Now()
 			c.MustCLI(c.Agents[1], "patch", "service", "bg", "--selector", "app=bg,version="+step.to)
 			syncedAt := syncedEverywhere(t, c, serviceRevision(t, c, a, "bg"))
 			// Then a while of answers after every proxy has switched.
-			for range 100 {
-				if _, err := httpGet(u); err != nil {
-					t.Fatalf("after the switch: %v", err)
-				}
-			}
+			enough := sent.Load() + 100
+			waitfor.Cond(t, 10*time.Second, "100 requests after the switch", func() (bool, string) {
+				return sent.Load() >= enough, fmt.Sprint(sent.Load())
+			})
 			close(stop)
 			got := <-done
 			var before, after, failed, late int
