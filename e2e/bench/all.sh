@@ -5,6 +5,10 @@
 #              against the raw store commit rate of the same cluster
 #   podstart   e2e/bench/podstart: apply-to-Running on the process runtime
 #              against a bare fork+exec of the same binary
+#   containerd e2e/bench/ctrbench: apply-to-Running and start rate on the
+#              containerd runtime (a private daemon) against `ctr run` of
+#              the same image on the same daemon (apt-get install containerd
+#              runc containernetworking-plugins; needs root)
 #   dns        e2e/bench/dnsbench: cluster DNS queries/s and p99 of an agent
 #              holding 1,000 services against CoreDNS (built from source,
 #              cached) serving the same records from a zone file, with
@@ -18,19 +22,20 @@
 # non-zero when a part failed. See docs/bench.md.
 #
 # Knobs (environment): SHOAL_BENCH_PARTS (default "store placement
-# podstart dns proxy"), SHOAL_BIN (bin/shoal), SHOAL_TESTAPP_BIN (bin/shoal-testapp),
+# podstart containerd dns proxy"), SHOAL_BIN (bin/shoal), SHOAL_TESTAPP_BIN (bin/shoal-testapp),
 # SHOAL_BENCH_REPS (3, every part), SHOAL_BENCH_AGENTS (100),
 # SHOAL_BENCH_PODS (1000), SHOAL_BENCH_PLACE_TIMEOUT (3m),
-# SHOAL_BENCH_PODSTART_PODS (100), SHOAL_BENCH_SECONDS (10, store, dns and proxy),
+# SHOAL_BENCH_PODSTART_PODS (100), SHOAL_BENCH_CONTAINERD_PODS (50),
+# SHOAL_BENCH_CONTAINERD_PARALLEL (10), SHOAL_BENCH_SECONDS (10, store, dns and proxy),
 # SHOAL_COREDNS_BIN and SHOAL_BENCH_DNS_* (see dnsbench -h), and store.sh's
 # own. A short CI run:
-#   SHOAL_BENCH_PARTS="placement podstart dns" SHOAL_BENCH_REPS=1 SHOAL_BENCH_AGENTS=10 \
-#     SHOAL_BENCH_PODS=100 SHOAL_BENCH_PODSTART_PODS=20 SHOAL_BENCH_SECONDS=3 \
-#     SHOAL_BENCH_DNS_PROBE_SECONDS=2 bash e2e/bench/all.sh
+#   SHOAL_BENCH_PARTS="placement podstart containerd dns" SHOAL_BENCH_REPS=1 SHOAL_BENCH_AGENTS=10 \
+#     SHOAL_BENCH_PODS=100 SHOAL_BENCH_PODSTART_PODS=20 SHOAL_BENCH_CONTAINERD_PODS=10 \
+#     SHOAL_BENCH_SECONDS=3 SHOAL_BENCH_DNS_PROBE_SECONDS=2 bash e2e/bench/all.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-parts=${SHOAL_BENCH_PARTS:-store placement podstart dns proxy}
+parts=${SHOAL_BENCH_PARTS:-store placement podstart containerd dns proxy}
 shoal_bin=${SHOAL_BIN:-bin/shoal}
 if [ ! -x "$shoal_bin" ]; then
 	echo "all.sh: $shoal_bin not found: run make build first (or set SHOAL_BIN)" >&2
@@ -74,6 +79,9 @@ for p in $parts; do
 	podstart)
 		program podstart podstart
 		;;
+	containerd)
+		program containerd ctrbench
+		;;
 	dns)
 		program dns dnsbench
 		;;
@@ -81,7 +89,7 @@ for p in $parts; do
 		program proxy proxybench
 		;;
 	*)
-		echo "all.sh: unknown part $p in SHOAL_BENCH_PARTS (store, placement, podstart, dns, proxy)" >&2
+		echo "all.sh: unknown part $p in SHOAL_BENCH_PARTS (store, placement, podstart, containerd, dns, proxy)" >&2
 		exit 2
 		;;
 	esac
