@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/shoal-dev/shoal/agent/podcidr"
+	"github.com/shoal-dev/shoal/agent/podroutes"
 	"github.com/shoal-dev/shoal/agent/runtime/containerd/containerdtest"
 	"github.com/shoal-dev/shoal/e2e/harness"
 	"github.com/shoal-dev/shoal/internal/waitfor"
@@ -29,7 +31,12 @@ func TestContainerdRuntime(t *testing.T) {
 	skipShort(t)
 	d := containerdtest.StartT(t)
 	const bridge, podCIDR = "shoale2e0", "10.244.77.0/24"
-	t.Cleanup(func() { _ = containerdtest.DeleteLink(bridge) })
+	t.Cleanup(func() {
+		_ = containerdtest.DeleteLink(bridge)
+		if err := podroutes.RemoveNoMasquerade(netip.MustParsePrefix(podCIDR), podcidr.DefaultClusterCIDR); err != nil {
+			t.Error(err)
+		}
+	})
 	archive, err := containerdtest.BuildImage(t.Context(), t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -23,8 +23,7 @@ func NoMasquerade(pods, cluster netip.Prefix) (bool, error) {
 	if err != nil {
 		return false, nil // no iptables: the bridge plugin masquerades nothing
 	}
-	rule := []string{"-s", pods.Masked().String(), "-d", cluster.Masked().String(),
-		"-m", "comment", "--comment", masqComment, "-j", "RETURN"}
+	rule := masqRule(pods, cluster)
 	ok, err := ipt.Exists("nat", "POSTROUTING", rule...)
 	if err != nil {
 		return false, fmt.Errorf("iptables: %w", err)
@@ -36,4 +35,23 @@ func NoMasquerade(pods, cluster netip.Prefix) (bool, error) {
 		return false, fmt.Errorf("iptables: insert pod to pod rule: %w", err)
 	}
 	return true, nil
+}
+
+// RemoveNoMasquerade removes the rule NoMasquerade inserted, if it is there.
+// Agents leave it in place when they stop (their pods run on); this is for
+// tests and for taking a node out of the cluster for good.
+func RemoveNoMasquerade(pods, cluster netip.Prefix) error {
+	ipt, err := iptables.New()
+	if err != nil {
+		return nil
+	}
+	if err := ipt.DeleteIfExists("nat", "POSTROUTING", masqRule(pods, cluster)...); err != nil {
+		return fmt.Errorf("iptables: delete pod to pod rule: %w", err)
+	}
+	return nil
+}
+
+func masqRule(pods, cluster netip.Prefix) []string {
+	return []string{"-s", pods.Masked().String(), "-d", cluster.Masked().String(),
+		"-m", "comment", "--comment", masqComment, "-j", "RETURN"}
 }
