@@ -75,6 +75,7 @@ API from any of them.
 		newDeleteCmd(g),
 		newClusterCmd(g),
 		newScaleCmd(g),
+		newPatchCmd(g),
 		newCordonCmd(g, true),
 		newCordonCmd(g, false),
 		newDrainCmd(g),
