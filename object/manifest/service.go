@@ -2,9 +2,9 @@ package manifest
 
 import (
 	"fmt"
-	"strings"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
