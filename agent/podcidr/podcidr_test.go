@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-dev/shoal/consensus/state"
 	"github.com/shoal-dev/shoal/object"
+	"github.com/shoal-dev/shoal/object/manifest"
 	pb "github.com/shoal-dev/shoal/proto/shoalpb"
 )
 
@@ -161,5 +162,30 @@ func TestOtherKindsPass(t *testing.T) {
 	}
 	if err := Admit(nil, nil, o); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAllocatedNodeIsValid: what the leader writes passes the API's own
+// validation, so later writers of the Node (the lifecycle controller,
+// cordon) can write it back.
+func TestAllocatedNodeIsValid(t *testing.T) {
+	f := newFixture(t, "10.244.0.0/16")
+	if _, err := f.register(node("a", "")); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := f.s.Get("Node", "", "a")
+	if err := manifest.ValidateObject(stored); err != nil {
+		t.Fatalf("allocated node: %v", err)
+	}
+	bad := node("b", "10.244.9.0/24")
+	var n corev1.Node
+	if err := object.Decode(bad, &n); err != nil {
+		t.Fatal(err)
+	}
+	n.Spec.PodCIDRs = []string{"10.244.10.0/24"}
+	o, _ := object.FromTyped("Node", &n)
+	o.ApiVersion = "v1"
+	if err := manifest.ValidateObject(o); err == nil || !strings.Contains(err.Error(), "spec.podCIDRs[0]") {
+		t.Fatalf("podCIDRs unlike podCIDR: %v", err)
 	}
 }

@@ -43,6 +43,7 @@ var (
 	nodeFields = []string{
 		"spec.unschedulable",
 		"spec.podCIDR",
+		"spec.podCIDRs",
 		"spec.taints[].key",
 		"spec.taints[].value",
 		"spec.taints[].effect",
@@ -203,6 +204,12 @@ func validateNode(obj metav1.Object) *fieldErr {
 		if err := firstFieldErr(validation.IsValidCIDR(field.NewPath("spec", "podCIDR"), c)); err != nil {
 			return err
 		}
+	}
+	switch cs := n.Spec.PodCIDRs; {
+	case len(cs) > 1:
+		return errAt("spec.podCIDRs", "dual-stack nodes are not supported: at most one range")
+	case len(cs) == 1 && cs[0] != n.Spec.PodCIDR:
+		return errAt("spec.podCIDRs[0]", fmt.Sprintf("%q: must equal spec.podCIDR %q", cs[0], n.Spec.PodCIDR))
 	}
 	type keyEffect struct{ key, effect string }
 	seen := map[keyEffect]int{}
