@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseWeights -fuzztime $(FUZZTIME) ./object/manifest
 	$(GO) test -run '^$$' -fuzz FuzzParseRoutes -fuzztime $(FUZZTIME) ./object/manifest
 	$(GO) test -run '^$$' -fuzz FuzzParseResolvConf -fuzztime $(FUZZTIME) ./agent/kubelet
+	$(GO) test -run '^$$' -fuzz FuzzReconcile -fuzztime $(FUZZTIME) ./agent/controller/hpa
 
 demo: build
 	bash examples/demo.sh

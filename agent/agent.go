@@ -139,6 +139,10 @@ type Config struct {
 	// RestartBackoff is the first delay before a crashed container is
 	// restarted (doubling up to 5 minutes).
 	RestartBackoff time.Duration
+	// StatsInterval is how often the kubelet samples its pods' CPU and
+	// memory use; HPASyncPeriod how often the leader's autoscaler syncs
+	// each HorizontalPodAutoscaler. Zero takes 10 s and 15 s.
+	StatsInterval, HPASyncPeriod time.Duration
 
 	Logger    *slog.Logger
 	LogOutput io.Writer // raw log lines of raft; nil discards
@@ -156,6 +160,8 @@ func DefaultConfig() Config {
 		Runtime:            "process",
 		PodEvictionTimeout: 10 * time.Second,
 		RestartBackoff:     10 * time.Second,
+		StatsInterval:      defaultStatsInterval,
+		HPASyncPeriod:      defaultHPASyncPeriod,
 		ClusterDomain:      dns.DefaultDomain,
 		ServiceCIDR:        services.DefaultCIDR,
 		ClusterCIDR:        podcidr.DefaultClusterCIDR,
@@ -199,6 +205,8 @@ func (c Config) Validate() error {
 		return errors.New("agent: --pod-eviction-timeout is negative")
 	case c.RestartBackoff < 0:
 		return errors.New("agent: --restart-backoff is negative")
+	case c.StatsInterval < 0 || c.HPASyncPeriod < 0:
+		return errors.New("agent: --stats-interval and --hpa-sync-period must not be negative")
 	case c.Runtime != "process" && c.Runtime != "containerd" && c.Runtime != "sim":
 		return fmt.Errorf("agent: --runtime %q: want process, containerd or sim", c.Runtime)
 	}
@@ -272,9 +280,12 @@ func New(cfg Config) (a *Agent, err error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	a = &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), reg: prometheus.NewRegistry(), stop: make(chan struct{}), started: time.Now()}
+	// "return nil, err" clears a before deferred calls run: close what
+	// was opened through a copy.
+	opened := a
 	defer func() {
 		if err != nil {
-			a.close()
+			opened.close()
 		}
 	}()
 	if a.nodeID, err = loadNodeID(cfg.DataDir); err != nil {
@@ -344,6 +355,7 @@ func New(cfg Config) (a *Agent, err error) {
 	kcfg.Node, kcfg.NodeIP, kcfg.Driver, kcfg.Store, kcfg.Pods, kcfg.Writer = cfg.Name, cfg.BindAddr, a.driver, a.node.Store(), a.pods, a.api
 	kcfg.Logger = a.log.With("component", "kubelet")
 	kcfg.RestartBackoff = cfg.RestartBackoff
+	kcfg.StatsInterval = cfg.StatsInterval // 0: the kubelet's default
 	kcfg.Services, kcfg.ClusterDomain = kubelet.StoreServices(a.node.Store()), cfg.ClusterDomain
 	kcfg.Synced = a.api.CatchUp
 	if cfg.DNSPort >= 0 { // off (-1): pods get the node's resolv.conf
@@ -399,7 +411,7 @@ func New(cfg Config) (a *Agent, err error) {
 func (a *Agent) Run(ctx context.Context) error {
 	loops := []func(context.Context){a.joinLoop, a.bootstrapLoop, a.autopilotLoop, a.leaderLoop,
 		a.registerNodeLoop, a.scheduleLoop, a.controllerLoop, a.kubelet.Run, a.servicesLoop,
-		a.podCIDRLoop, a.podRoutesLoop,
+		a.podCIDRLoop, a.podRoutesLoop, a.hpaLoop,
 		func(ctx context.Context) { a.events.Run(ctx, 500*time.Millisecond) }}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup

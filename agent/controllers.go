@@ -27,6 +27,8 @@ import (
 // change of the replica and at least every second. Each reconcile's writes
 // commit as one transaction guarded by the revisions they were computed
 // from, so a stale decision is refused and made again on fresh state.
+// The HorizontalPodAutoscaler runs in a loop of its own (hpaLoop), as each
+// of its syncs first waits for every agent's usage.
 func (a *Agent) controllerLoop(ctx context.Context) {
 	store := a.node.Store()
 	tick := time.NewTicker(time.Second)

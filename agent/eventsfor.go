@@ -60,13 +60,11 @@ func eventFor(w controller.Write) (events.Ref, string, string, bool) {
 			return refOf("Pod", obj), corev1.EventTypeWarning, msg, true
 		}
 	case *appsv1.ReplicaSet:
-		if w.Action == controller.Create || w.Action == controller.Update {
+		// The deployment controller words its scaling events itself
+		// (Message); its other updates of a set are not events.
+		if w.Message != "" && (w.Action == controller.Create || w.Action == controller.Update) {
 			if owner, ok := ownerRef(obj); ok {
-				n := int32(1)
-				if obj.Spec.Replicas != nil {
-					n = *obj.Spec.Replicas
-				}
-				return owner, normal, fmt.Sprintf("Scaled replica set %s to %d", obj.Name, n), true
+				return owner, normal, w.Message, true
 			}
 		}
 		if w.Action == controller.Delete {

@@ -102,6 +102,26 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 			want: []string{"selector.yaml", "spec.selector"},
 		},
 		{
+			name: "HPA for a StatefulSet",
+			args: []string{"apply", "-f", write("hpa-kind.yaml", good+"---\n"+hpaDoc("{kind: StatefulSet, name: db}", "  maxReplicas: 3\n"))},
+			want: []string{"hpa-kind.yaml", "document 2", "spec.scaleTargetRef.kind", "StatefulSet", "not supported"},
+		},
+		{
+			name: "HPA with maxReplicas below minReplicas",
+			args: []string{"apply", "-f", write("hpa-max.yaml", hpaDoc("{kind: Deployment, name: web}", "  minReplicas: 5\n  maxReplicas: 3\n"))},
+			want: []string{"hpa-max.yaml", "spec.maxReplicas", "greater than or equal to minReplicas (5)"},
+		},
+		{
+			name: "HPA on a Pods metric",
+			args: []string{"apply", "-f", write("hpa-pods.yaml", hpaDoc("{kind: Deployment, name: web}", "  maxReplicas: 3\n  metrics: [{type: Pods, pods: {metric: {name: qps}, target: {type: AverageValue, averageValue: 10}}}]\n"))},
+			want: []string{"hpa-pods.yaml", "spec.metrics[0].pods", "not supported"},
+		},
+		{
+			name: "HPA stabilization window over an hour",
+			args: []string{"apply", "-f", write("hpa-window.yaml", hpaDoc("{kind: Deployment, name: web}", "  maxReplicas: 3\n  behavior: {scaleDown: {stabilizationWindowSeconds: 7200}}\n"))},
+			want: []string{"hpa-window.yaml", "spec.behavior.scaleDown.stabilizationWindowSeconds", "7200"},
+		},
+		{
 			name: "scale to a negative count",
 			args: []string{"scale", "deployment", "nothing", "--replicas", "-2"},
 			want: []string{"--replicas -2"},
@@ -128,7 +148,7 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 			want: []string{"nope.yaml"},
 		},
 	}
-	kinds := []string{"configmaps", "pods", "deployments", "replicasets", "services"}
+	kinds := []string{"configmaps", "pods", "deployments", "replicasets", "services", "horizontalpodautoscalers"}
 	snapshot := func() string {
 		var out []string
 		for _, k := range kinds {

@@ -33,6 +33,7 @@ var kinds = []Kind{
 	{Name: "Service", APIVersion: "v1", Plural: "services", Singular: "service", ShortNames: []string{"svc"}, Namespaced: true},
 	{Name: "Node", APIVersion: "v1", Plural: "nodes", Singular: "node", ShortNames: []string{"no"}},
 	{Name: "Event", APIVersion: "v1", Plural: "events", Singular: "event", ShortNames: []string{"ev"}, Namespaced: true},
+	{Name: "HorizontalPodAutoscaler", APIVersion: "autoscaling/v2", Plural: "horizontalpodautoscalers", Singular: "horizontalpodautoscaler", ShortNames: []string{"hpa"}, Namespaced: true},
 	{Name: PlacementGuardKind, APIVersion: PlacementGuardAPIVersion, Plural: "placementguards", Singular: "placementguard", Internal: true},
 }
 

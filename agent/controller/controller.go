@@ -59,6 +59,11 @@ type Write struct {
 	// Reason is a short CamelCase reason ("SuccessfulCreate"), logged and
 	// later turned into an Event.
 	Reason string
+	// Message, when set, is the Event's message as the controller words it
+	// ("Scaled up replica set web-7f9c to 3"). The runner records the Event
+	// (for a ReplicaSet, on its owning Deployment); a ReplicaSet write
+	// without one is not an Event.
+	Message string
 }
 
 // String is a one-line summary for logs and tests:

@@ -27,9 +27,11 @@
 //     store stamps them from the log entry.
 //
 // Some decisions depend on time passing with no write happening (a pod
-// becomes available minReadySeconds after it turned ready; a dead node's
-// pods are failed after the eviction timeout). The runner must reconcile
-// again then; a periodic resync of a few seconds is enough.
+// becomes available minReadySeconds after it turned ready, which lets a
+// rolling update take its next step; a rollout exceeds its progress
+// deadline; a dead node's pods are failed after the eviction timeout). The
+// runner must reconcile again then; a periodic resync of a few seconds is
+// enough.
 //
 // This package must not import the store, the runner or anything with IO;
 // the runner imports it, never the other way round.

@@ -13,6 +13,10 @@
 //	                         READY_AFTER (a duration) has passed since start, or
 //	                         after POST /ready/fail
 //	      POST /ready/fail, /ready/ok
+//	      GET  /burn         "off", or "on 250m" while burning CPU
+//	      POST /burn/on      burn ?millicores=N (default env BURN_MILLICORES,
+//	                         else 1000) until POST /burn/off: a load that can
+//	                         be switched, for autoscaling
 //	    One log line per request on stdout. On SIGTERM it prints
 //	    "shutting down" and shuts down gracefully within 5 s.
 //	shoal-testapp crash-after DURATION [--code N]
@@ -27,8 +31,9 @@
 //	    writes its port to ./port; --port 0 picks a free one), at POD_IP or
 //	    else 127.0.0.1, and exits 0 on 2xx-3xx: an exec probe for pods that
 //	    share their node's address.
-//	shoal-testapp set PATH fail|ok
-//	    POSTs PATH/fail or PATH/ok to that server.
+//	shoal-testapp set PATH fail|ok|on|off
+//	    POSTs PATH/fail, PATH/ok, PATH/on or PATH/off to that server
+//	    (set /healthz fail, set /burn on).
 //	shoal-testapp print ARGS...
 //	    Prints its args and selected env (POD_*, NODE_*, *_SERVICE_HOST,
 //	    *_SERVICE_PORT*, and the names listed in env PRINT_ENV), then exits 0.
@@ -70,7 +75,7 @@ import (
 
 const usage = `usage: shoal-testapp COMMAND [ARGS]
 commands:
-  serve [--port 8080] [--version v1]   HTTP server (/, /healthz, /ready)
+  serve [--port 8080] [--version v1]   HTTP server (/, /healthz, /ready, /burn)
   crash-after DURATION [--code N]      count each second, then exit N (default 1)
   sleep [DURATION]                     sleep (forever), exit 0 on SIGTERM
   echo-udp [--port N]                  UDP echo server
@@ -78,7 +83,7 @@ commands:
   check PATH                           GET PATH on this directory's server (exec probes)
   resolve NAME [--timeout 5s]          print NAME's addresses (SHOAL_RESOLV_CONF's DNS)
   get URL [--timeout 5s]               GET URL, host resolved as by resolve; print the body
-  set PATH fail|ok                     flip /healthz or /ready of this directory's server
+  set PATH fail|ok|on|off              flip /healthz, /ready or /burn of this directory's server
   burn [--cpu N] [--mem SIZE] [DUR]    keep N cores busy and hold SIZE of memory
 `
 

@@ -39,6 +39,9 @@ type app struct {
 	readyAt  time.Time // not ready before (READY_AFTER)
 	unhealth atomic.Bool
 	unready  atomic.Bool
+	// burn is the CPU load of /burn, burnMillis its default rate.
+	burn       burner
+	burnMillis int
 
 	logMu sync.Mutex
 	log   io.Writer
@@ -54,9 +57,10 @@ func newApp(version string, readyAfter time.Duration, now func() time.Time, log 
 			Version:   version,
 			Hostname:  host,
 		},
-		now:     now,
-		readyAt: now().Add(readyAfter),
-		log:     log,
+		now:        now,
+		readyAt:    now().Add(readyAfter),
+		burnMillis: 1000,
+		log:        log,
 	}
 }
 
@@ -88,6 +92,7 @@ func (a *app) handler() http.Handler {
 	})
 	mux.HandleFunc("POST /ready/fail", flip(&a.unready, true))
 	mux.HandleFunc("POST /ready/ok", flip(&a.unready, false))
+	burnHandlers(mux, &a.burn, a.burnMillis)
 	return a.logged(mux)
 }
 
@@ -138,6 +143,10 @@ func serveCmd(ctx context.Context, args []string, out io.Writer) error {
 		}
 		readyAfter = d
 	}
+	burnMillis, err := burnDefault()
+	if err != nil {
+		return usageError{err}
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(listenHost(), strconv.Itoa(*port)))
 	if err != nil {
 		return err
@@ -151,6 +160,7 @@ func serveCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "listening on port %d\n", bound)
 	a := newApp(*version, readyAfter, time.Now, out)
+	a.burnMillis = burnMillis
 	return serve(ctx, ln, a, out)
 }
 
@@ -171,6 +181,7 @@ func serve(ctx context.Context, ln net.Listener, a *app, out io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	a.burn.set(0)
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
@@ -223,11 +234,11 @@ func checkCmd(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// setCmd flips /healthz or /ready of the server of this working directory:
-// `set /healthz fail`, `set /ready ok`.
+// setCmd flips /healthz, /ready or /burn of the server of this working
+// directory: `set /healthz fail`, `set /ready ok`, `set /burn on`.
 func setCmd(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) != 2 || (args[1] != "fail" && args[1] != "ok") {
-		return usageError{errors.New("want PATH fail|ok")}
+	if len(args) != 2 || (args[1] != "fail" && args[1] != "ok" && args[1] != "on" && args[1] != "off") {
+		return usageError{errors.New("want PATH fail|ok|on|off")}
 	}
 	url, err := localURL(strings.TrimSuffix(args[0], "/") + "/" + args[1])
 	if err != nil {

@@ -94,12 +94,23 @@ var (
 	subnet   = 0
 )
 
+// nextSubnet returns the next 127.0.S.0/24 whose first agent address has
+// its gossip port free, so two test processes on one machine (a developer's
+// and CI's, or two packages) do not start agents on each other's addresses.
 func nextSubnet() int {
 	subnetMu.Lock()
 	defer subnetMu.Unlock()
-	s := subnet
-	subnet++
-	return s
+	for {
+		s := subnet
+		subnet++
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.2:7946", s))
+		if err == nil || s >= 250 {
+			if ln != nil {
+				_ = ln.Close()
+			}
+			return s
+		}
+	}
 }
 
 // Options shape a cluster.

@@ -31,6 +31,7 @@ func FuzzDecode(f *testing.F) {
 		"a: &x [*x]\n",
 		podDoc,
 		deploymentDoc,
+		hpaDoc,
 		"apiVersion: shoal.dev/v1\nkind: PlacementGuard\nmetadata: {name: n1}\nspec: {revision: 1}\n",
 	} {
 		f.Add([]byte(s))

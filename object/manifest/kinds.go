@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoal-dev/shoal/object"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -116,6 +117,12 @@ var decoders = map[string]decoder{
 		fields:   kindFields(eventFields...),
 		name:     content.IsDNS1123Subdomain,
 		validate: validateEvent,
+	},
+	"HorizontalPodAutoscaler": {
+		new:      func() metav1.Object { return &autoscalingv2.HorizontalPodAutoscaler{} },
+		fields:   kindFields(hpaFields...),
+		name:     content.IsDNS1123Subdomain,
+		validate: validateHPA,
 	},
 	object.PlacementGuardKind: {
 		new:      func() metav1.Object { return &object.PlacementGuard{} },

@@ -58,6 +58,13 @@ func historyLimit(n int32) dOpt {
 	return func(d *appsv1.Deployment) { d.Spec.RevisionHistoryLimit = &n }
 }
 
+// rev is the revision annotation the controller keeps on the Deployment.
+func rev(n string) dOpt {
+	return func(d *appsv1.Deployment) {
+		d.Annotations = withKey(d.Annotations, RevisionAnnotation, n)
+	}
+}
+
 func withStatus(st appsv1.DeploymentStatus) dOpt {
 	return func(d *appsv1.Deployment) { d.Status = st }
 }
@@ -124,8 +131,16 @@ func unavailable(at metav1.Time) appsv1.DeploymentCondition {
 	return cond(appsv1.DeploymentAvailable, corev1.ConditionFalse, ReasonUnavailable, messageUnavailable, at, at)
 }
 
-func progressing(rsName string, at metav1.Time) appsv1.DeploymentCondition {
+func updating(rsName string, at metav1.Time) appsv1.DeploymentCondition {
 	return cond(appsv1.DeploymentProgressing, corev1.ConditionTrue, ReasonProgressing, fmt.Sprintf(messageProgressing, rsName), at, at)
+}
+
+func created(rsName string, at metav1.Time) appsv1.DeploymentCondition {
+	return cond(appsv1.DeploymentProgressing, corev1.ConditionTrue, ReasonCreated, fmt.Sprintf(messageCreated, rsName), at, at)
+}
+
+func found(rsName string, at metav1.Time) appsv1.DeploymentCondition {
+	return cond(appsv1.DeploymentProgressing, corev1.ConditionTrue, ReasonFound, fmt.Sprintf(messageFound, rsName), at, at)
 }
 
 func complete(rsName string, at metav1.Time) appsv1.DeploymentCondition {
@@ -139,7 +154,7 @@ func counts(replicas, updated, ready, avail, unavail int32, conds ...appsv1.Depl
 }
 
 func TestReconcile(t *testing.T) {
-	d3 := newDeployment(ptr[int32](3))
+	d3 := newDeployment(ptr[int32](3), rev("1"))
 	cur := setFor(d3, "img:1", 1, 3)
 	old := setFor(d3, "img:0", 1, 3)
 	h1, h2 := hashOf("img:1"), hashOf("img:2")
@@ -153,6 +168,7 @@ func TestReconcile(t *testing.T) {
 	}
 	foreign := setFor(d3, "img:1", 1, 3, foreignSet)
 	foreign.Name, foreign.UID = "web-foreign", "uid-web-foreign"
+	rolledOut := withStatus(*counts(3, 3, 3, 3, 0, available(earlier), complete("web-"+h1, earlier)))
 
 	tests := []struct {
 		name       string
@@ -165,23 +181,34 @@ func TestReconcile(t *testing.T) {
 	}{
 		{
 			name:       "creates the ReplicaSet of a new Deployment",
-			d:          d3,
+			d:          newDeployment(ptr[int32](3)),
 			want:       []string{"Create ReplicaSet default/web-" + h1 + " (ScalingReplicaSet)"},
-			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), created("web-"+h1, nowT)),
+			passes:     2, // then the Deployment's revision annotation
 		},
 		{
 			name:       "nil replicas means 1",
 			d:          newDeployment(nil),
 			want:       []string{"Create ReplicaSet default/web-" + h1 + " (ScalingReplicaSet)"},
-			wantStatus: counts(0, 0, 0, 0, 1, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(0, 0, 0, 0, 1, unavailable(nowT), created("web-"+h1, nowT)),
+			passes:     2,
+		},
+		{
+			name: "the Deployment's revision annotation is written before its status",
+			d:    newDeployment(ptr[int32](3)),
+			sets: []*appsv1.ReplicaSet{cur},
+			pods: podsOf(cur, 3, time.Hour),
+			want: []string{"Update Deployment default/web (RevisionUpdated)"},
+			// then the status
+			passes: 2,
 		},
 		{
 			name:       "scale is an update of the current set",
-			d:          newDeployment(ptr[int32](5)),
+			d:          newDeployment(ptr[int32](5), rev("1")),
 			sets:       []*appsv1.ReplicaSet{cur},
 			pods:       podsOf(cur, 3, time.Hour),
 			want:       []string{"Update ReplicaSet default/web-" + h1 + " (ScalingReplicaSet)"},
-			wantStatus: counts(3, 3, 3, 3, 2, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(3, 3, 3, 3, 2, unavailable(nowT), updating("web-"+h1, nowT)),
 		},
 		{
 			name:       "done: Available and NewReplicaSetAvailable",
@@ -192,69 +219,75 @@ func TestReconcile(t *testing.T) {
 		},
 		{
 			name: "in sync: old condition timestamps are kept, no writes",
-			d: newDeployment(ptr[int32](3), withStatus(*counts(3, 3, 3, 3, 0,
-				available(earlier), complete("web-"+h1, earlier)))),
+			d:    newDeployment(ptr[int32](3), rev("1"), rolledOut),
 			sets: []*appsv1.ReplicaSet{cur},
 			pods: podsOf(cur, 3, time.Hour),
 		},
 		{
-			name: "a condition that flips gets new times; a reason change keeps the transition time",
-			d: newDeployment(ptr[int32](3), withStatus(*counts(3, 3, 3, 3, 0,
-				available(earlier), complete("web-"+h1, earlier)))),
+			name: "a pod that stops being ready: Available flips, the finished rollout stays complete",
+			d:    newDeployment(ptr[int32](3), rev("1"), rolledOut),
 			sets: []*appsv1.ReplicaSet{cur},
 			pods: append(podsOf(cur, 3, 0)[:1], podsOf(cur, 3, time.Hour)[1:]...),
 			wantStatus: counts(3, 3, 2, 2, 1, unavailable(nowT),
-				cond(appsv1.DeploymentProgressing, corev1.ConditionTrue, ReasonProgressing, fmt.Sprintf(messageProgressing, "web-"+h1), nowT, earlier)),
+				complete("web-"+h1, earlier)),
 		},
 		{
 			name:       "availability waits for minReadySeconds",
-			d:          newDeployment(ptr[int32](3), func(d *appsv1.Deployment) { d.Spec.MinReadySeconds = 60 }),
+			d:          newDeployment(ptr[int32](3), rev("1"), func(d *appsv1.Deployment) { d.Spec.MinReadySeconds = 60 }),
 			sets:       []*appsv1.ReplicaSet{setFor(d3, "img:1", 1, 3, func(rs *appsv1.ReplicaSet) { rs.Spec.MinReadySeconds = 60 })},
 			pods:       append(podsOf(cur, 3, 30*time.Second)[:2], podsOf(cur, 3, time.Hour)[2:]...),
-			wantStatus: counts(3, 3, 3, 1, 2, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(3, 3, 3, 1, 2, unavailable(nowT), updating("web-"+h1, nowT)),
 		},
 		{
 			name:       "minReadySeconds follows the Deployment",
-			d:          newDeployment(ptr[int32](3), func(d *appsv1.Deployment) { d.Spec.MinReadySeconds = 60 }),
+			d:          newDeployment(ptr[int32](3), rev("1"), func(d *appsv1.Deployment) { d.Spec.MinReadySeconds = 60 }),
 			sets:       []*appsv1.ReplicaSet{cur},
 			pods:       podsOf(cur, 3, time.Hour),
 			want:       []string{"Update ReplicaSet default/web-" + h1 + " (ReplicaSetUpdated)"},
 			wantStatus: counts(3, 3, 3, 3, 0, available(nowT), complete("web-"+h1, nowT)),
 		},
 		{
-			name: "a template change creates a new set and scales the old one to zero",
-			d:    newDeployment(ptr[int32](3), image("img:2")),
+			name: "annotations follow the Deployment, but its revision",
+			d: newDeployment(ptr[int32](3), rev("1"), rolledOut, func(d *appsv1.Deployment) {
+				d.Annotations[ChangeCauseAnnotation] = "shoal set image deployment/web c=img:1"
+			}),
 			sets: []*appsv1.ReplicaSet{cur},
 			pods: podsOf(cur, 3, time.Hour),
-			want: []string{
-				"Update ReplicaSet default/web-" + h1 + " (ScalingReplicaSet)",
-				"Create ReplicaSet default/web-" + h2 + " (ScalingReplicaSet)",
-			},
-			wantStatus: counts(3, 0, 3, 3, 0, available(nowT), progressing("web-"+h2, nowT)),
+			want: []string{"Update ReplicaSet default/web-" + h1 + " (ReplicaSetUpdated)"},
+		},
+		{
+			name: "a template change creates a new set within maxSurge, old pods stay",
+			d:    newDeployment(ptr[int32](3), image("img:2"), rev("1"), rolledOut),
+			sets: []*appsv1.ReplicaSet{cur},
+			pods: podsOf(cur, 3, time.Hour),
+			want: []string{"Create ReplicaSet default/web-" + h2 + " (ScalingReplicaSet)"},
+			wantStatus: counts(3, 0, 3, 3, 1, available(earlier),
+				cond(appsv1.DeploymentProgressing, corev1.ConditionTrue, ReasonCreated, fmt.Sprintf(messageCreated, "web-"+h2), nowT, earlier)),
+			passes: 3, // the revision annotation, then the status; the new set's pods never come
 		},
 		{
 			name: "back to an old template: that set is current again with the next revision",
-			d:    d3,
+			d:    newDeployment(ptr[int32](3), rev("2")),
 			sets: []*appsv1.ReplicaSet{setFor(d3, "img:1", 1, 0), setFor(d3, "img:2", 2, 3)},
 			want: []string{
 				"Update ReplicaSet default/web-" + h1 + " (ScalingReplicaSet)",
-				"Update ReplicaSet default/web-" + h2 + " (ScalingReplicaSet)",
+				"Update Deployment default/web (RevisionUpdated)",
 			},
-			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), progressing("web-"+h1, nowT)),
+			passes: 2, // then the status
 		},
 		{
 			name: "history limit: the oldest drained sets beyond it are deleted",
-			d:    newDeployment(ptr[int32](3), historyLimit(2)),
+			d:    newDeployment(ptr[int32](3), historyLimit(2), rev("5")),
 			sets: history(d3),
 			want: []string{
 				"Delete ReplicaSet default/web-" + hashOf("img:old1") + " (DeletedOldReplicaSet)",
 				"Delete ReplicaSet default/web-" + hashOf("img:old2") + " (DeletedOldReplicaSet)",
 			},
-			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), found("web-"+h1, nowT)),
 		},
 		{
 			name: "history limit: a set with pods left, or not yet seen at zero, is kept",
-			d:    newDeployment(ptr[int32](3), historyLimit(1)),
+			d:    newDeployment(ptr[int32](3), historyLimit(1), rev("5")),
 			sets: func() []*appsv1.ReplicaSet {
 				sets := history(d3)
 				sets[1].Generation = 2 // rev 2 scaled down, not yet observed
@@ -268,11 +301,11 @@ func TestReconcile(t *testing.T) {
 			want: []string{
 				"Delete ReplicaSet default/web-" + hashOf("img:old3") + " (DeletedOldReplicaSet)",
 			},
-			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), found("web-"+h1, nowT)),
 		},
 		{
 			name: "history limit defaults to 10",
-			d:    d3,
+			d:    newDeployment(ptr[int32](3), rev("12")),
 			sets: func() []*appsv1.ReplicaSet {
 				var sets []*appsv1.ReplicaSet
 				for i := int64(1); i <= 11; i++ {
@@ -281,14 +314,14 @@ func TestReconcile(t *testing.T) {
 				return append(sets, setFor(d3, "img:1", 12, 3))
 			}(),
 			want:       []string{"Delete ReplicaSet default/web-" + hashOf("img:old1") + " (DeletedOldReplicaSet)"},
-			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), found("web-"+h1, nowT)),
 		},
 		{
 			name:       "adopts an orphan set matching the selector, scaling it in the same write",
 			d:          d3,
 			sets:       []*appsv1.ReplicaSet{setFor(d3, "img:1", 1, 2, orphanSet)},
 			want:       []string{"Update ReplicaSet default/web-" + h1 + " (AdoptedReplicaSet)"},
-			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), found("web-"+h1, nowT)),
 		},
 		{
 			name:       "never touches sets controlled by someone else",
@@ -296,7 +329,8 @@ func TestReconcile(t *testing.T) {
 			sets:       []*appsv1.ReplicaSet{foreign},
 			pods:       podsOf(foreign, 3, time.Hour),
 			want:       []string{"Create ReplicaSet default/web-" + h1 + " (ScalingReplicaSet)"},
-			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), progressing("web-"+h1, nowT)),
+			wantStatus: counts(0, 0, 0, 0, 3, unavailable(nowT), created("web-"+h1, nowT)),
+			passes:     2,
 		},
 		{
 			name: "a hash collision raises collisionCount and creates nothing yet",
@@ -307,12 +341,11 @@ func TestReconcile(t *testing.T) {
 				return []*appsv1.ReplicaSet{rs}
 			}(),
 			wantStatus: func() *appsv1.DeploymentStatus {
-				st := counts(0, 0, 0, 0, 3, unavailable(nowT),
-					cond(appsv1.DeploymentProgressing, corev1.ConditionTrue, ReasonProgressing, fmt.Sprintf(messageNoReplicaSet, "web"), nowT, nowT))
+				st := counts(0, 0, 0, 0, 3, unavailable(nowT))
 				st.CollisionCount = ptr[int32](1)
 				return st
 			}(),
-			passes: 2, // the next pass creates the set under the new name
+			passes: 4, // the next pass creates the set under the new name, then annotation and status
 		},
 		{
 			name: "a Deployment being deleted only writes its status",
@@ -321,7 +354,7 @@ func TestReconcile(t *testing.T) {
 			}),
 			sets:       []*appsv1.ReplicaSet{old, setFor(d3, "img:9", 1, 1, orphanSet)},
 			pods:       podsOf(old, 2, time.Hour),
-			wantStatus: counts(2, 0, 2, 2, 1, unavailable(nowT), cond(appsv1.DeploymentProgressing, corev1.ConditionTrue, ReasonProgressing, fmt.Sprintf(messageNoReplicaSet, "web"), nowT, nowT)),
+			wantStatus: counts(2, 0, 2, 2, 1, unavailable(nowT)),
 		},
 		{
 			name: "a template outside the selector is refused: no writes",
@@ -345,10 +378,7 @@ func TestReconcile(t *testing.T) {
 			var got []string
 			var gotStatus *appsv1.DeploymentStatus
 			for _, w := range writes {
-				if w.Kind == controller.KindDeployment {
-					if w.Action != controller.UpdateStatus {
-						t.Fatalf("unexpected write %v", w)
-					}
+				if w.Kind == controller.KindDeployment && w.Action == controller.UpdateStatus {
 					gotStatus = &w.Object.(*appsv1.Deployment).Status
 					continue
 				}
@@ -394,7 +424,14 @@ func objects(d *appsv1.Deployment, sets []*appsv1.ReplicaSet, pods []*corev1.Pod
 }
 
 func TestNewReplicaSetShape(t *testing.T) {
-	d := newDeployment(ptr[int32](4), func(d *appsv1.Deployment) { d.Spec.MinReadySeconds = 7 })
+	d := newDeployment(ptr[int32](4), func(d *appsv1.Deployment) {
+		d.Spec.MinReadySeconds = 7
+		d.Annotations = map[string]string{
+			ChangeCauseAnnotation: "shoal set image deployment/web c=img:1",
+			RevisionAnnotation:    "6",
+			"kubectl.kubernetes.io/last-applied-configuration": "{}",
+		}
+	})
 	old := setFor(d, "img:0", 6, 0)
 	writes := Reconcile(controllertest.Env(now), d, []*appsv1.ReplicaSet{old}, nil)
 	var rs *appsv1.ReplicaSet
@@ -413,8 +450,9 @@ func TestNewReplicaSetShape(t *testing.T) {
 		TypeMeta: metav1.TypeMeta{Kind: "ReplicaSet", APIVersion: "apps/v1"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "web-" + h, Namespace: ns,
-			Labels:      map[string]string{"app": "web", TemplateHashLabel: h},
-			Annotations: map[string]string{RevisionAnnotation: "7"}, // max existing + 1
+			Labels: map[string]string{"app": "web", TemplateHashLabel: h},
+			Annotations: map[string]string{RevisionAnnotation: "7", // max existing + 1
+				ChangeCauseAnnotation: "shoal set image deployment/web c=img:1"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid-deploy",
 				Controller: ptr(true), BlockOwnerDeletion: ptr(true)}},
 		},

@@ -101,6 +101,8 @@ name as key; flags on the command line win.`,
 	fl.StringVar(&f.policy, "scheduler-policy", "spread", "spread (least allocated) or binpack (most allocated)")
 	fl.DurationVar(&f.cfg.PodEvictionTimeout, "pod-eviction-timeout", f.cfg.PodEvictionTimeout, "how long a node may be dead before its pods are failed and replaced elsewhere")
 	fl.DurationVar(&f.cfg.RestartBackoff, "restart-backoff", f.cfg.RestartBackoff, "first delay before restarting a crashed container (doubles up to 5m)")
+	fl.DurationVar(&f.cfg.StatsInterval, "stats-interval", f.cfg.StatsInterval, "how often the CPU and memory use of this node's pods is sampled (top, autoscaling)")
+	fl.DurationVar(&f.cfg.HPASyncPeriod, "hpa-sync-period", f.cfg.HPASyncPeriod, "how often the leader's autoscaler syncs each HorizontalPodAutoscaler")
 	fl.BoolVar(&f.cfg.EnableDebug, "enable-debug", false, "serve the Go profiler under /debug/pprof/ on the HTTP port")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")

@@ -112,6 +112,8 @@ func describe(w io.Writer, o *pb.Object, pods []*corev1.Pod, now time.Time) {
 		if object.Decode(o, &svc) == nil {
 			describeService(w, &svc, endpointsOf(&svc, pods))
 		}
+	case hpaKind:
+		describeHPA(w, o)
 	case "Namespace":
 		fmt.Fprintln(w, "Status:      Active")
 	case "ConfigMap":

@@ -84,10 +84,10 @@ func describeWorkload(w io.Writer, o *pb.Object, now time.Time) bool {
 		fmt.Fprintf(tw, "Selector:\t%s\n", selectorText(d.Spec.Selector))
 		fmt.Fprintf(tw, "Replicas:\t%d desired | %d updated | %d total | %d available | %d unavailable\n",
 			replicasOf(d.Spec.Replicas), d.Status.UpdatedReplicas, d.Status.Replicas, d.Status.AvailableReplicas, d.Status.UnavailableReplicas)
-		fmt.Fprintf(tw, "StrategyType:\t%s\n", orNone(string(d.Spec.Strategy.Type)))
-		fmt.Fprintln(tw, "Conditions:\n  Type\tStatus\tReason")
+		describeStrategy(tw, &d)
+		fmt.Fprintln(tw, "Conditions:\n  Type\tStatus\tReason\tMessage")
 		for _, c := range d.Status.Conditions {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Type, c.Status, c.Reason)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
 		}
 	case "ReplicaSet":
 		var rs appsv1.ReplicaSet
