@@ -3,9 +3,23 @@
 // runtime driver, runs their probes, restarts containers by restart policy
 // with exponential back-off, and reports pod status in batched writes.
 //
-// One goroutine (the sync loop) owns all pod state; probes and container
-// stops run in their own goroutines and report back to it on channels. It
-// must not schedule pods or run controllers.
+// Pod state (Kubelet.pods and everything reachable from it) is guarded by
+// Kubelet.mu. One goroutine, the sync loop, decides what to do; the slow
+// driver calls run in goroutines of their own and never under mu:
+//   - container starts and pod network setups (start.go), at most
+//     Config.MaxParallelStarts at once, are marked in flight under mu
+//     before they are launched (a starting container is neither started
+//     again nor counted as exited, and shows ContainerCreating), apply
+//     their result under mu when they return and wake the loop;
+//   - container stops and probes report back on channels.
+//
+// A pod leaves Kubelet.pods, and the driver's RemovePod runs, only once
+// nothing of it runs, stops or is in flight, so RemovePod never races with
+// a Start of the same pod; a start that returns for a pod deleted meanwhile
+// stops what it started. Lock order: mu, then statusMu; usage.mu is taken
+// alone; a start slot is never waited for with mu held.
+//
+// The kubelet must not schedule pods or run controllers.
 package kubelet
 
 import (
@@ -63,6 +77,10 @@ type Config struct {
 	StatsInterval time.Duration
 	// Events records what happens to pods (nil records nothing).
 	Events *events.Recorder
+	// MaxParallelStarts bounds the container starts and pod network
+	// setups in flight at once (image pulls, CNI plugin runs), so a burst
+	// of pods does not fork a plugin run per pod at once.
+	MaxParallelStarts int
 
 	// Services lists the services of a namespace, from which containers get
 	// the FOO_SERVICE_HOST and FOO_SERVICE_PORT variables of the services
@@ -92,6 +110,8 @@ func DefaultConfig() Config {
 		StatsInterval:  10 * time.Second,
 		ClusterDomain:  "cluster.local",
 		HostResolvConf: "/etc/resolv.conf",
+
+		MaxParallelStarts: 8,
 	}
 }
 
@@ -100,12 +120,17 @@ type Kubelet struct {
 	cfg Config
 	log *slog.Logger
 
-	mu   sync.Mutex // guards pods for Logs and Exec, which run outside the loop
+	mu   sync.Mutex // guards pods, for the loop, the starts, Logs and Exec
 	pods map[string]*podState
 
 	probeResults chan probeResult
 	stopped      chan stopResult
-	wg           sync.WaitGroup
+	quit         chan struct{}  // closed when Run stops reading stopped
+	wg           sync.WaitGroup // probes, stops, removals, status and stats loops
+
+	slots  chan struct{}  // one per start in flight (start.go), MaxParallelStarts
+	starts sync.WaitGroup // the start goroutines; shutdown waits for them first
+	wake   chan struct{}  // a start finished: sync again
 
 	statusMu  sync.Mutex
 	pending   map[string]*pb.Object // pod key -> status write waiting
@@ -139,6 +164,9 @@ func New(cfg Config) *Kubelet {
 	if cfg.StatsInterval <= 0 {
 		cfg.StatsInterval = def.StatsInterval
 	}
+	if cfg.MaxParallelStarts <= 0 {
+		cfg.MaxParallelStarts = def.MaxParallelStarts
+	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = def.ClusterDomain
 	}
@@ -160,9 +188,12 @@ func New(cfg Config) *Kubelet {
 		pods:         map[string]*podState{},
 		probeResults: make(chan probeResult, 256),
 		stopped:      make(chan stopResult, 64),
+		quit:         make(chan struct{}),
 		pending:      map[string]*pb.Object{},
 		written:      map[string]string{},
 		statusSig:    make(chan struct{}, 1),
+		slots:        make(chan struct{}, cfg.MaxParallelStarts),
+		wake:         make(chan struct{}, 1),
 	}
 	k.network, _ = cfg.Driver.(runtime.PodNetwork)
 	k.stats, _ = cfg.Driver.(runtime.Stats)
@@ -204,6 +235,7 @@ func (k *Kubelet) Run(ctx context.Context) {
 			k.onProbe(ctx, r)
 		case r := <-k.stopped:
 			k.onStopped(r)
+		case <-k.wake:
 		}
 	}
 }
@@ -238,7 +270,12 @@ func (k *Kubelet) waitSynced(ctx context.Context) <-chan struct{} {
 	return done
 }
 
+// shutdown waits for the starts in flight (ctx has ended, so none begins
+// and those in a driver call see it cancelled), then stops the probes and
+// waits for every other goroutine. Containers keep running.
 func (k *Kubelet) shutdown() {
+	close(k.quit)   // nobody reads k.stopped any more
+	k.starts.Wait() // first: a start that returns may start probes
 	k.mu.Lock()
 	for _, p := range k.pods {
 		for _, c := range p.containers {
@@ -368,6 +405,12 @@ func (k *Kubelet) onExit(st runtime.Status) {
 		return
 	}
 	c := p.containers[st.ID.Name]
+	if c != nil && c.starting && st.ID.Attempt == c.attempt+1 {
+		// The attempt exited before its start's result was applied:
+		// applyStartLocked records it.
+		c.early = &st
+		return
+	}
 	// Not running: the exit is already recorded, by the result of the stop
 	// that caused it (which can come first). Recording it again would lose
 	// why the kubelet killed it.
@@ -429,7 +472,10 @@ func (k *Kubelet) stopContainerLocked(p *podState, c *ctrState, why string) {
 		ctx, cancel := context.WithTimeout(context.Background(), grace+10*time.Second)
 		defer cancel()
 		st, err := k.cfg.Driver.Stop(ctx, id, grace)
-		k.stopped <- stopResult{uid: id.PodUID, name: id.Name, attempt: id.Attempt, st: st, err: err}
+		select {
+		case k.stopped <- stopResult{uid: id.PodUID, name: id.Name, attempt: id.Attempt, st: st, err: err}:
+		case <-k.quit:
+		}
 	}()
 }
 

@@ -69,12 +69,23 @@ type fixture struct {
 	store  *state.Store
 	writer *storeWriter
 	driver *sim.Driver
+	k      *Kubelet
+	// stop ends the kubelet's Run and returns once it has returned; the
+	// test's cleanup calls it too.
+	stop func()
 }
 
 func start(t *testing.T) *fixture { return startWith(t, nil) }
 
 // startWith runs a kubelet on the sim driver, wrapped by wrap when given.
 func startWith(t *testing.T, wrap func(*sim.Driver) runtime.Driver) *fixture {
+	t.Helper()
+	return startConfig(t, wrap, nil)
+}
+
+// startConfig is startWith with the kubelet's config changed by tweak
+// when given.
+func startConfig(t *testing.T, wrap func(*sim.Driver) runtime.Driver, tweak func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{store: state.New(), driver: sim.New()}
 	var driver runtime.Driver = f.driver
@@ -88,13 +99,19 @@ func startWith(t *testing.T, wrap func(*sim.Driver) runtime.Driver) *fixture {
 	cfg := DefaultConfig()
 	cfg.Node, cfg.NodeIP, cfg.Driver, cfg.Store, cfg.Writer = "n1", "127.0.0.9", driver, f.store, f.writer
 	cfg.RestartBackoff, cfg.StatusInterval, cfg.ResyncInterval = 50*time.Millisecond, 20*time.Millisecond, 50*time.Millisecond
-	k := New(cfg)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	f.k = New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { k.Run(ctx); close(done) }()
-	t.Cleanup(func() {
+	go func() { f.k.Run(ctx); close(done) }()
+	f.stop = func() {
 		cancel()
 		<-done
+	}
+	t.Cleanup(func() {
+		f.stop()
 		_ = f.driver.Close()
 	})
 	return f
@@ -218,11 +235,18 @@ func isReadyPod(p corev1.Pod) bool {
 // netDriver gives pods their own address and cannot pull image "missing".
 type netDriver struct {
 	*sim.Driver
-	mu   sync.Mutex
-	envs [][]string
+	mu     sync.Mutex
+	envs   [][]string
+	setups map[string]int // pod name -> SetupPodNetwork calls
 }
 
-func (d *netDriver) SetupPodNetwork(context.Context, runtime.Pod) (netip.Addr, error) {
+func (d *netDriver) SetupPodNetwork(_ context.Context, pod runtime.Pod) (netip.Addr, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.setups == nil {
+		d.setups = map[string]int{}
+	}
+	d.setups[pod.Name]++
 	return netip.MustParseAddr("10.244.0.7"), nil
 }
 
@@ -253,9 +277,13 @@ func TestPodNetworkAndImagePullBackOff(t *testing.T) {
 	})
 	nd.mu.Lock()
 	env := strings.Join(nd.envs[0], " ")
+	setups := nd.setups["own-ip"]
 	nd.mu.Unlock()
 	if !strings.Contains(env, "POD_IP=10.244.0.7") || !strings.Contains(env, "HOST_IP=127.0.0.9") {
 		t.Fatalf("env %s: want the pod's own IP and the node's", env)
+	}
+	if setups != 1 {
+		t.Fatalf("the pod's network was set up %d times, want once", setups)
 	}
 
 	// An image that cannot be pulled: ErrImagePull, then ImagePullBackOff

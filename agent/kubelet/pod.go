@@ -3,7 +3,6 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -28,6 +27,10 @@ type podState struct {
 	terminal             bool   // failed or succeeded: never restart
 	removing             bool   // deleted or bound elsewhere: stop and forget
 	ip                   string // from the driver's pod network; "" until set up, or without one
+	// netting: a SetupPodNetwork of the pod is in flight (at most one);
+	// after a failed one the next waits until netRetry.
+	netting  bool
+	netRetry time.Time
 }
 
 // podIP is p's address: its own with a driver that gives pods a network,
@@ -52,13 +55,39 @@ func (p *podState) container(name string) *ctrState {
 	return c
 }
 
+// allStopped reports whether nothing of p runs, stops or is being set up
+// (network or container start in flight): only then may the pod be
+// removed from the driver, as RemovePod must not race with a Start.
 func (p *podState) allStopped() bool {
+	if p.netting {
+		return false
+	}
 	for _, c := range p.containers {
-		if c.running || c.stopping {
+		if c.running || c.stopping || c.starting {
 			return false
 		}
 	}
 	return true
+}
+
+// anyRunning reports whether a container of p runs.
+func (p *podState) anyRunning() bool {
+	for _, c := range p.containers {
+		if c.running {
+			return true
+		}
+	}
+	return false
+}
+
+// spec returns the pod spec's container of that name, nil if none.
+func (p *podState) spec(name string) *corev1.Container {
+	for i := range p.pod.Spec.Containers {
+		if p.pod.Spec.Containers[i].Name == name {
+			return &p.pod.Spec.Containers[i]
+		}
+	}
+	return nil
 }
 
 // ctrState is one container's lifecycle as the kubelet sees it.
@@ -71,6 +100,13 @@ type ctrState struct {
 	cur          *corev1.ContainerStateTerminated // the current attempt's exit
 	last         *corev1.ContainerStateTerminated // the previous attempt's exit
 	killReason   string                           // why the kubelet killed it (probe failure)
+
+	// starting: a Start of attempt+1 is in flight, outside k.mu. The sync
+	// loop neither starts the container again nor counts it as exited
+	// until the start's result is applied; early holds that attempt's exit
+	// if the driver reported it first.
+	starting bool
+	early    *runtime.Status
 
 	backoff      time.Duration
 	backoffUntil time.Time
@@ -143,19 +179,12 @@ func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time)
 		p.startTime = now
 	}
 	if k.network != nil && p.ip == "" {
-		ip, err := k.network.SetupPodNetwork(ctx, runtime.Pod{UID: p.uid, Namespace: p.namespace, Name: p.name})
-		if err != nil {
-			k.log.Warn("pod network", "pod", p.key(), "err", err)
-			k.event(p, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: "+err.Error())
-			for i := range p.pod.Spec.Containers {
-				c := p.container(p.pod.Spec.Containers[i].Name)
-				if !c.running && !c.stopping {
-					c.waiting, c.waitingMsg = "ContainerCreating", "pod network: "+err.Error()
-				}
-			}
-			return
+		// The containers wait for the pod's address (their env may name
+		// it); it is set up outside the lock, once at a time per pod.
+		if !p.netting && !now.Before(p.netRetry) {
+			k.setupNetworkLocked(ctx, p)
 		}
-		p.ip = ip.String()
+		return
 	}
 	for i := range p.pod.Spec.Containers {
 		spec := &p.pod.Spec.Containers[i]
@@ -166,7 +195,7 @@ func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time)
 			k.resetProbesLocked(c, spec)
 			k.startProbesLocked(p, c, spec)
 		}
-		if c.running || c.stopping {
+		if c.running || c.stopping || c.starting {
 			continue
 		}
 		if now.Before(c.pullUntil) {
@@ -178,7 +207,7 @@ func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time)
 			continue
 		}
 		if !c.pullUntil.IsZero() {
-			k.startContainerLocked(ctx, p, c, spec, now) // the pull again, whatever the restart policy
+			k.startContainerLocked(ctx, p, c, spec) // the pull again, whatever the restart policy
 			continue
 		}
 		if c.attempt >= 0 {
@@ -205,7 +234,7 @@ func (k *Kubelet) syncPodLocked(ctx context.Context, p *podState, now time.Time)
 				continue
 			}
 		}
-		k.startContainerLocked(ctx, p, c, spec, now)
+		k.startContainerLocked(ctx, p, c, spec)
 	}
 }
 
@@ -225,55 +254,6 @@ func shouldRestart(policy corev1.RestartPolicy, last *corev1.ContainerStateTermi
 		return last != nil && last.ExitCode != 0
 	}
 	return true
-}
-
-func (k *Kubelet) startContainerLocked(ctx context.Context, p *podState, c *ctrState, spec *corev1.Container, now time.Time) {
-	rs, err := k.containerSpec(p.pod, spec, k.podIP(p))
-	if err != nil {
-		if c.waiting != "CreateContainerConfigError" {
-			k.event(p, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
-		}
-		c.waiting, c.waitingMsg = "CreateContainerConfigError", err.Error()
-		return
-	}
-	attempt := c.attempt + 1
-	st, err := k.cfg.Driver.Start(ctx, runtime.Pod{UID: p.uid, Namespace: p.namespace, Name: p.name}, rs, attempt)
-	if errors.Is(err, runtime.ErrImagePull) {
-		// Not a crash: the container never ran, so no restart is counted
-		// and it is retried with its own back-off.
-		c.pullBackoff = min(max(2*c.pullBackoff, k.cfg.RestartBackoff), k.cfg.MaxBackoff)
-		c.pullUntil = now.Add(c.pullBackoff)
-		c.waiting, c.waitingMsg, c.pullErr = "ErrImagePull", err.Error(), err.Error()
-		k.log.Warn("pull image", "pod", p.key(), "container", c.name, "image", spec.Image, "err", err)
-		k.event(p, corev1.EventTypeWarning, "Failed", "Failed to pull image "+strconv.Quote(spec.Image)+": "+err.Error())
-		return
-	}
-	c.pullBackoff, c.pullUntil = 0, time.Time{}
-	if err != nil {
-		c.waiting, c.waitingMsg = "RunContainerError", err.Error()
-		k.log.Warn("start container", "pod", p.key(), "container", c.name, "err", err)
-		k.event(p, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
-		// Back off like a crash so a bad spec does not spin.
-		c.attempt = attempt
-		c.cur = &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError", Message: err.Error(),
-			StartedAt: metav1.NewTime(now), FinishedAt: metav1.NewTime(now)}
-		if c.last == nil {
-			c.last = c.cur
-		}
-		c.backoffUntil = time.Time{}
-		return
-	}
-	if c.cur != nil {
-		c.last = c.cur
-	}
-	c.attempt, c.running, c.cur = attempt, true, nil
-	c.startedAt = st.StartedAt
-	c.waiting, c.waitingMsg = "", ""
-	c.backoffUntil = time.Time{}
-	k.resetProbesLocked(c, spec)
-	k.log.Info("container started", "pod", p.key(), "container", c.name, "attempt", attempt, "pid", st.PID)
-	k.event(p, corev1.EventTypeNormal, "Started", "Started container "+c.name)
-	k.startProbesLocked(p, c, spec)
 }
 
 // containerSpec resolves env (the container's own and that of the services

@@ -37,6 +37,17 @@ func (k *Kubelet) podStatus(p *podState, now time.Time) corev1.PodStatus {
 		c := p.containers[spec.Name]
 		cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, ImageID: spec.Image}
 		switch {
+		case c != nil && c.starting:
+			// Until the start returns, as Kubernetes says while it creates
+			// the container (image pull included).
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+			if c.attempt >= 0 { // a restart: the pod counts as running
+				created++
+				restarting++
+				cs.LastTerminationState.Terminated = c.cur
+				f := false
+				cs.Started = &f
+			}
 		case c == nil || c.attempt < 0:
 			reason, msg := "ContainerCreating", ""
 			if c != nil && c.waiting != "" {
@@ -139,6 +150,12 @@ func conditions(old []corev1.PodCondition, now time.Time, want map[corev1.PodCon
 // queueStatusLocked queues a status write when the pod's status changed.
 func (k *Kubelet) queueStatusLocked(p *podState, now time.Time) {
 	if p.removing || p.pod == nil || p.pod.Name == "" {
+		return
+	}
+	if p.netting && p.anyRunning() {
+		// Adopted after an agent restart, its address is known again
+		// once the network setup in flight returns: a status now would
+		// drop the running pod's IP.
 		return
 	}
 	st := k.podStatus(p, now)
