@@ -73,46 +73,12 @@ func TestContainerdRuntime(t *testing.T) {
 		t.Fatalf("image load: %q", out)
 	}
 
-	manifest := fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: default}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: %s
-        imagePullPolicy: Never
-        command: ["/shoal-testapp", "serve", "--port", "8080"]
-        env:
-        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
-        resources: {limits: {memory: 64Mi, cpu: 250m}}
-        readinessProbe:
-          httpGet: {path: /ready, port: 8080}
-          periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-`, containerdtest.TestAppImage)
+	manifest := containerdWeb(3, "Never")
 	c.MustCLI(a, "apply", "-f", writeManifest(t, "web.yaml", manifest))
 	waitReady(t, c, a, 3, 90*time.Second, "-l", "app=web")
 	t.Cleanup(func() {
-		// Let the agent tear the pods' networks down before it is killed.
-		c.CLI(a, nil, "delete", "deployment", "web")
 		c.CLI(a, nil, "delete", "pod", "ghost", "--ignore-not-found")
-		waitfor.Cond(t, 60*time.Second, "pods and their network namespaces gone", func() (bool, string) {
-			l, err := getPods(c, a)
-			mounts, _ := os.ReadFile("/proc/self/mounts")
-			left := strings.Count(string(mounts), c.Dir())
-			return err == nil && len(l.Items) == 0 && left == 0, fmt.Sprintf("%s; %d mounts under %s", describePods(l), left, c.Dir())
-		})
+		deleteAndWaitGone(t, c, a, "deployment/web")
 	})
 
 	pods, err := getPods(c, a, "-l", "app=web")
@@ -238,6 +204,56 @@ spec:
 		if r := c.CLI(a, nil, "get", "pod", "greedy"); r.Code == 0 {
 			t.Fatalf("a refused pod was stored: %s", r.Stdout)
 		}
+	})
+}
+
+// containerdWeb is a Deployment web of the test image serving on 8080 with
+// a readiness probe, and a Service web on port 80 in front of it.
+func containerdWeb(replicas int, pullPolicy string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: %d
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: %s
+        imagePullPolicy: %s
+        command: ["/shoal-testapp", "serve", "--port", "8080"]
+        env:
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        resources: {requests: {cpu: 50m, memory: 16Mi}, limits: {memory: 64Mi, cpu: 250m}}
+        readinessProbe:
+          httpGet: {path: /ready, port: 8080}
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+`, replicas, containerdtest.TestAppImage, pullPolicy)
+}
+
+// deleteAndWaitGone deletes objects (KIND/NAME) through a and waits until
+// no pod is left and no network namespace of a pod is mounted under the
+// cluster's directory, so agents tear pod networks down before they are
+// killed.
+func deleteAndWaitGone(t *testing.T, c *harness.Cluster, a *harness.Agent, objects ...string) {
+	t.Helper()
+	for _, o := range objects {
+		c.CLI(a, nil, "delete", o, "--ignore-not-found")
+	}
+	waitfor.Cond(t, 90*time.Second, "pods and their network namespaces gone", func() (bool, string) {
+		l, err := getPods(c, a)
+		mounts, _ := os.ReadFile("/proc/self/mounts")
+		left := strings.Count(string(mounts), c.Dir())
+		return err == nil && len(l.Items) == 0 && left == 0, fmt.Sprintf("%s; %d mounts under %s", describePods(l), left, c.Dir())
 	})
 }
 

@@ -179,33 +179,7 @@ func TestLabContainerd(t *testing.T) {
 		t.Fatalf("image load: %q", out)
 	}
 
-	manifest := fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: default}
-spec:
-  replicas: 6
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: %[1]s
-        command: ["/shoal-testapp", "serve", "--port", "8080"]
-        env:
-        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
-        resources: {requests: {cpu: 50m, memory: 16Mi}, limits: {memory: 64Mi, cpu: 250m}}
-        readinessProbe:
-          httpGet: {path: /ready, port: 8080}
-          periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
+	manifest := containerdWeb(6, "IfNotPresent") + fmt.Sprintf(`---
 apiVersion: v1
 kind: Pod
 metadata: {name: duo, namespace: default}
@@ -221,17 +195,7 @@ spec:
     command: ["/shoal-testapp", "sleep"]
 `, containerdtest.TestAppImage)
 	c.MustCLI(n1, "apply", "-f", writeManifest(t, "web.yaml", manifest))
-	t.Cleanup(func() {
-		// Let the agents tear the pods' networks down before they are killed.
-		c.CLI(n1, nil, "delete", "deployment", "web")
-		c.CLI(n1, nil, "delete", "pod", "duo", "--ignore-not-found")
-		waitfor.Cond(t, 90*time.Second, "pods and their network namespaces gone", func() (bool, string) {
-			l, err := getPods(c, n1)
-			mounts, _ := os.ReadFile("/proc/self/mounts")
-			left := strings.Count(string(mounts), c.Dir())
-			return err == nil && len(l.Items) == 0 && left == 0, fmt.Sprintf("%s; %d mounts under %s", describePods(l), left, c.Dir())
-		})
-	})
+	t.Cleanup(func() { deleteAndWaitGone(t, c, n1, "deployment/web", "pod/duo") })
 	byNode := waitReady(t, c, n1, 6, 3*time.Minute, "-l", "app=web")
 	if len(byNode) != 3 {
 		t.Fatalf("6 replicas over %v: want all three nodes", byNode)

@@ -15,33 +15,6 @@ import (
 	"github.com/shoal-dev/shoal/internal/waitfor"
 )
 
-// releaseDeployment is a Deployment of the test app labelled app and
-// version, answering its version on port.
-func releaseDeployment(app, version string, replicas, port int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata: {name: %[1]s-%[2]s, namespace: default}
-spec:
-  replicas: %[3]d
-  selector: {matchLabels: {app: %[1]s, version: %[2]s}}
-  template:
-    metadata: {labels: {app: %[1]s, version: %[2]s}}
-    spec:
-      containers:
-      - name: web
-        image: shoal-testapp
-        command: ["shoal-testapp", "serve", "--port", "%[4]d", "--version", "%[2]s"]
-        ports: [{name: http, containerPort: %[4]d}]
-        env:
-        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
-        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
-        readinessProbe:
-          httpGet: {path: /ready, port: %[4]d}
-          periodSeconds: 1
----
-`, app, version, replicas, port)
-}
-
 // answer is one request of a client running through a release.
 type answer struct {
 	at      time.Time
@@ -115,8 +88,8 @@ func TestReleases(t *testing.T) {
 	c.StartAll()
 	c.WaitFormed(60*time.Second, 3, 0)
 	a := c.Agents[0]
-	manifest := releaseDeployment("bg", "blue", 2, 8180) + releaseDeployment("bg", "green", 2, 8181) +
-		releaseDeployment("ab", "a", 2, 8182) + releaseDeployment("ab", "b", 1, 8183) + `apiVersion: v1
+	manifest := appDeployment("bg", "blue", 2, 8180) + appDeployment("bg", "green", 2, 8181) +
+		appDeployment("ab", "a", 2, 8182) + appDeployment("ab", "b", 1, 8183) + `apiVersion: v1
 kind: Service
 metadata: {name: bg, namespace: default}
 spec:

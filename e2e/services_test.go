@@ -21,18 +21,18 @@ import (
 // servicesCIDR keeps this test's ClusterIPs apart from other clusters'.
 const servicesCIDR = "10.97.0.0/24"
 
-// webDeployment is a test-app HTTP Deployment: on the process runtime a
-// pod's IP is its node's, so each replica binds POD_IP:port and the
-// declared container port keeps two replicas off one node.
-func webDeployment(name, version string, replicas, port int) string {
+// appDeployment is a Deployment NAME-VERSION of the test app labelled
+// app=NAME and version=VERSION, answering its version on port (named
+// http), Ready while /ready answers.
+func appDeployment(app, version string, replicas, port int) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
-metadata: {name: %[1]s, namespace: default}
+metadata: {name: %[1]s-%[2]s, namespace: default}
 spec:
   replicas: %[3]d
-  selector: {matchLabels: {app: web, version: %[2]s}}
+  selector: {matchLabels: {app: %[1]s, version: %[2]s}}
   template:
-    metadata: {labels: {app: web, version: %[2]s}}
+    metadata: {labels: {app: %[1]s, version: %[2]s}}
     spec:
       containers:
       - name: web
@@ -46,7 +46,8 @@ spec:
           httpGet: {path: /ready, port: %[4]d}
           periodSeconds: 1
           failureThreshold: 1
-`, name, version, replicas, port)
+---
+`, app, version, replicas, port)
 }
 
 const servicesManifest = `apiVersion: v1
@@ -157,8 +158,8 @@ func TestServiceProxy(t *testing.T) {
 	c.StartAll()
 	c.WaitFormed(60*time.Second, 3, 0)
 	a := c.Agents[0]
-	c.MustCLI(a, "apply", "-f", writeManifest(t, "web.yaml", webDeployment("web-v1", "v1", 3, 8080)+"---\n"+
-		webDeployment("web-v2", "v2", 1, 8081)+"---\n"+servicesManifest))
+	c.MustCLI(a, "apply", "-f", writeManifest(t, "web.yaml", appDeployment("web", "v1", 3, 8080)+
+		appDeployment("web", "v2", 1, 8081)+servicesManifest))
 	waitReady(t, c, a, 3, 60*time.Second, "-l", "app=web,version=v1")
 	waitReady(t, c, a, 1, 60*time.Second, "-l", "app=web,version=v2")
 	pods, err := getPods(c, a, "-l", "app=web,version=v1")
