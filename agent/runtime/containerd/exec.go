@@ -33,9 +33,17 @@ func (d *Driver) Exec(ctx context.Context, id runtime.ContainerID, cmd []string,
 		return -1, fmt.Errorf("exec in container %s: %w", id, runtime.ErrNotRunning)
 	}
 	nctx := d.nsctx(ctx)
+	// ctx ending during setup surfaces from containerd as its own error
+	// (a gRPC status); report ctx's, as the exit path does.
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+		return fmt.Errorf("exec in container %s: %w", id, err)
+	}
 	spec, err := h.ctr.Spec(nctx)
 	if err != nil {
-		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+		return -1, fail(err)
 	}
 	pspec := *spec.Process
 	pspec.Args = cmd
@@ -53,7 +61,7 @@ func (d *Driver) Exec(ctx context.Context, id runtime.ContainerID, cmd []string,
 		if errdefs.IsNotFound(err) || errdefs.IsFailedPrecondition(err) {
 			return -1, fmt.Errorf("exec in container %s: %w", id, runtime.ErrNotRunning)
 		}
-		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+		return -1, fail(err)
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(d.ctx, execDeleteTimeout)
@@ -70,7 +78,7 @@ func (d *Driver) Exec(ctx context.Context, id runtime.ContainerID, cmd []string,
 		return -1, fmt.Errorf("exec in container %s: %w", id, err)
 	}
 	if err := p.Start(nctx); err != nil {
-		return -1, fmt.Errorf("exec in container %s: %w", id, err)
+		return -1, fail(err)
 	}
 	select {
 	case es := <-exitc:
