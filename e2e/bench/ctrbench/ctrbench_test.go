@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -58,34 +59,63 @@ func TestSocketFlag(t *testing.T) {
 }
 
 func TestInParallel(t *testing.T) {
+	// Every start holds its slot until the test releases it, so the test
+	// sees how many are in flight at once.
 	var inFlight, most atomic.Int32
-	p, err := inParallel(t.Context(), 12, 3, func(ctx context.Context, i int) (time.Duration, error) {
-		n := inFlight.Add(1)
-		for {
-			m := most.Load()
-			if n <= m || most.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		time.Sleep(5 * time.Millisecond)
-		inFlight.Add(-1)
-		return time.Duration(i+1) * time.Millisecond, nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	gate := make(chan struct{})
+	type result struct {
+		p   parallelRun
+		err error
 	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := inParallel(t.Context(), 12, 3, func(ctx context.Context, i int) (time.Duration, error) {
+			n := inFlight.Add(1)
+			for {
+				m := most.Load()
+				if n <= m || most.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			inFlight.Add(-1)
+			return time.Duration(i+1) * time.Millisecond, nil
+		})
+		done <- result{p, err}
+	}()
+	for released := 0; released < 12; released++ {
+		// Wait until the pool is full (or all that are left have entered).
+		want := int32(min(3, 12-released))
+		deadline := time.Now().Add(10 * time.Second)
+		for inFlight.Load() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %d released: %d in flight, want %d", released, inFlight.Load(), want)
+			}
+			runtime.Gosched()
+		}
+		gate <- struct{}{}
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	p := r.p
 	if len(p.lat) != 12 || p.lat[0] != time.Millisecond || p.lat[11] != 12*time.Millisecond {
 		t.Errorf("latencies %v: want one per start, by index", p.lat)
 	}
-	if most.Load() > 3 {
-		t.Errorf("%d starts in flight, want at most 3", most.Load())
+	if most.Load() != 3 {
+		t.Errorf("%d starts in flight at most, want 3", most.Load())
 	}
-	if p.wall < 20*time.Millisecond || p.rate() <= 0 {
-		t.Errorf("wall %s rate %.1f: four rounds of 5ms take at least 20ms", p.wall, p.rate())
+	if p.wall <= 0 || p.rate() <= 0 {
+		t.Errorf("wall %s rate %.1f: want both positive", p.wall, p.rate())
 	}
 
 	boom := errors.New("boom")
-	_, err = inParallel(t.Context(), 10, 2, func(ctx context.Context, i int) (time.Duration, error) {
+	_, err := inParallel(t.Context(), 10, 2, func(ctx context.Context, i int) (time.Duration, error) {
 		if i == 3 {
 			return 0, boom
 		}
