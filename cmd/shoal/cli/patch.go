@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/shoal-dev/shoal/object"
@@ -101,26 +99,13 @@ pods in one step, and the same command with the old selector rolls back:
 			if r.kind.Namespaced {
 				ns = namespaceOr(namespace)
 			}
-			for attempt := 0; ; attempt++ {
-				resp, err := c.Get(ctx, &pb.GetRequest{Kind: r.kind.Name, Namespace: ns, Name: r.name, Read: &pb.ReadOptions{Linearizable: true}})
-				if err != nil {
-					return c.Explain(err)
-				}
-				cur := resp.GetObject()
-				next, err := patched(cur, mutate)
-				if err != nil {
-					return err
-				}
-				_, err = c.Txn(ctx, &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_PUT, Object: next, ExpectRevision: cur.GetResourceVersion()}}})
-				if status.Code(err) == codes.Aborted && attempt < 5 {
-					continue
-				}
-				if err != nil {
-					return c.Explain(err)
-				}
-				fmt.Fprintf(g.stdout, "%s/%s patched\n", strings.ToLower(r.kind.Name), r.name)
-				return nil
+			if _, _, err := updateObject(ctx, c, r.kind.Name, ns, r.name, func(cur *pb.Object) (*pb.Object, error) {
+				return patched(cur, mutate)
+			}); err != nil {
+				return c.Explain(err)
 			}
+			fmt.Fprintf(g.stdout, "%s/%s patched\n", strings.ToLower(r.kind.Name), r.name)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&patch, "patch", "p", "", "a JSON merge patch of the object")

@@ -42,10 +42,6 @@ var rollbackSkipAnnotations = map[string]bool{
 	"deprecated.deployment.rollback.to":                true,
 }
 
-// casAttempts bounds how often a read-modify-write is retried after another
-// writer changed the object in between.
-const casAttempts = 10
-
 func newRolloutCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollout SUBCOMMAND deployment/NAME",
@@ -125,45 +121,33 @@ func getDeployment(ctx context.Context, c *client.Conn, ns, name string) (*appsv
 	return d, nil
 }
 
-// errUnchanged, returned by a mutate function, leaves the object as it is.
-var errUnchanged = errors.New("unchanged")
-
-// updateDeployment reads a Deployment, lets mutate change a copy, and writes
-// it back with a compare-and-swap on the resourceVersion it read, reading
-// and mutating again when another writer got there first. mutate returning
-// errUnchanged writes nothing; any other error is returned as it is, with
-// nothing written. It returns the Deployment as stored and whether it wrote.
+// updateDeployment is updateObject on a typed Deployment: mutate changes a
+// copy of the stored one. It returns the Deployment as written (or as
+// stored when mutate returned errUnchanged) and whether it wrote.
 func updateDeployment(ctx context.Context, c *client.Conn, ns, name string, mutate func(d *appsv1.Deployment) error) (*appsv1.Deployment, bool, error) {
-	for attempt := 1; ; attempt++ {
-		d, err := getDeployment(ctx, c, ns, name)
-		if err != nil {
-			return nil, false, err
+	var out *appsv1.Deployment
+	_, wrote, err := updateObject(ctx, c, "Deployment", ns, name, func(cur *pb.Object) (*pb.Object, error) {
+		d := &appsv1.Deployment{}
+		if err := object.Decode(cur, d); err != nil {
+			return nil, err
 		}
+		out = d
 		next := d.DeepCopy()
-		if err := mutate(next); errors.Is(err, errUnchanged) {
-			return d, false, nil
-		} else if err != nil {
-			return nil, false, err
+		if err := mutate(next); err != nil {
+			return nil, err
 		}
 		o, err := object.FromTyped("Deployment", next)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		rv, err := strconv.ParseUint(d.ResourceVersion, 10, 64)
-		if err != nil {
-			return nil, false, fmt.Errorf("deployment %q: resourceVersion %q: %w", name, d.ResourceVersion, err)
-		}
-		put := &pb.Object{Kind: o.GetKind(), ApiVersion: o.GetApiVersion(), Namespace: o.GetNamespace(), Name: o.GetName(),
-			Labels: o.GetLabels(), Annotations: o.GetAnnotations(), OwnerReferences: o.GetOwnerReferences(), Spec: o.GetSpec()}
-		_, err = c.Txn(ctx, &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_PUT, Object: put, ExpectRevision: rv}}})
-		if status.Code(err) == codes.Aborted && attempt < casAttempts {
-			continue // changed since we read it: decide again on fresh state
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		return next, true, nil
+		out = next
+		return &pb.Object{Kind: o.GetKind(), ApiVersion: o.GetApiVersion(), Namespace: o.GetNamespace(), Name: o.GetName(),
+			Labels: o.GetLabels(), Annotations: o.GetAnnotations(), OwnerReferences: o.GetOwnerReferences(), Spec: o.GetSpec()}, nil
+	})
+	if err != nil {
+		return nil, false, err
 	}
+	return out, wrote, nil
 }
 
 // recordFlag adds --record: whether a template change records its command

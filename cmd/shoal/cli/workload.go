@@ -25,16 +25,48 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("command exited with code %d", e.code) }
 
-// updateSpec reads an object, lets mutate change its body (the top-level
-// fields other than metadata and status), and writes it back with a
-// compare-and-swap, retrying when another writer got there first.
-func updateSpec(ctx context.Context, c *client.Conn, kind, ns, name string, mutate func(body map[string]any) error) (*pb.Object, error) {
-	for attempt := 0; ; attempt++ {
+// casAttempts bounds how often a read-modify-write is retried after another
+// writer changed the object in between.
+const casAttempts = 10
+
+// errUnchanged, returned by a mutate function, leaves the object as it is.
+var errUnchanged = errors.New("unchanged")
+
+// updateObject reads an object (linearizably), lets mutate make the object
+// to write from it, and writes that with a compare-and-swap on the
+// resourceVersion it read, reading and mutating again when another writer
+// got there first. mutate returning errUnchanged writes nothing; any other
+// error is returned as it is, with nothing written. It returns the object
+// as stored and whether it wrote.
+func updateObject(ctx context.Context, c *client.Conn, kind, ns, name string, mutate func(cur *pb.Object) (*pb.Object, error)) (*pb.Object, bool, error) {
+	for attempt := 1; ; attempt++ {
 		resp, err := c.Get(ctx, &pb.GetRequest{Kind: kind, Namespace: ns, Name: name, Read: &pb.ReadOptions{Linearizable: true}})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		o := resp.GetObject()
+		cur := resp.GetObject()
+		next, err := mutate(cur)
+		if errors.Is(err, errUnchanged) {
+			return cur, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		tr, err := c.Txn(ctx, &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_PUT, Object: next, ExpectRevision: cur.GetResourceVersion()}}})
+		if status.Code(err) == codes.Aborted && attempt < casAttempts {
+			continue // changed since we read it: decide again on fresh state
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return tr.GetResults()[0].GetObject(), true, nil
+	}
+}
+
+// updateSpec is updateObject for a change of the object's body (the
+// top-level fields other than metadata and status) as generic JSON.
+func updateSpec(ctx context.Context, c *client.Conn, kind, ns, name string, mutate func(body map[string]any) error) (*pb.Object, error) {
+	o, _, err := updateObject(ctx, c, kind, ns, name, func(o *pb.Object) (*pb.Object, error) {
 		var body map[string]any
 		if err := json.Unmarshal(o.GetSpec(), &body); err != nil {
 			return nil, fmt.Errorf("%s %s: %w", kind, name, err)
@@ -49,17 +81,10 @@ func updateSpec(ctx context.Context, c *client.Conn, kind, ns, name string, muta
 		if err != nil {
 			return nil, err
 		}
-		next := &pb.Object{Kind: o.GetKind(), ApiVersion: o.GetApiVersion(), Namespace: o.GetNamespace(), Name: o.GetName(),
-			Labels: o.GetLabels(), Annotations: o.GetAnnotations(), OwnerReferences: o.GetOwnerReferences(), Spec: b}
-		tr, err := c.Txn(ctx, &pb.TxnRequest{Ops: []*pb.Op{{Type: pb.Op_PUT, Object: next, ExpectRevision: o.GetResourceVersion()}}})
-		if status.Code(err) == codes.Aborted && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return tr.GetResults()[0].GetObject(), nil
-	}
+		return &pb.Object{Kind: o.GetKind(), ApiVersion: o.GetApiVersion(), Namespace: o.GetNamespace(), Name: o.GetName(),
+			Labels: o.GetLabels(), Annotations: o.GetAnnotations(), OwnerReferences: o.GetOwnerReferences(), Spec: b}, nil
+	})
+	return o, err
 }
 
 func subMap(m map[string]any, key string) map[string]any {
